@@ -1,0 +1,107 @@
+"""Causal grouped-query self-attention with rotary positions, a padding mask and a KV cache."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax.spec import ModelSpec, Position
+
+# Shapes: B batch, L length (new items), S cache length, D dim, H heads, G kv heads, K head dim.
+
+_kernel_init = nnx.initializers.lecun_normal()
+
+
+class KVCache(NamedTuple):
+    """Keys and values of one layer for S slots; slots [0, index) hold items seen so far."""
+
+    k_BSGK: jax.Array
+    v_BSGK: jax.Array
+    mask_BS: jax.Array
+    """True where a slot holds a real item (False for padding and unused slots)."""
+    index: jax.Array
+    """int32 scalar: the slot the next item is written to."""
+
+    @classmethod
+    def zeros(cls, batch: int, length: int, kv_heads: int, head_dim: int, dtype) -> "KVCache":
+        """An empty cache for `length` slots."""
+        kv = jnp.zeros((batch, length, kv_heads, head_dim), dtype)
+        return cls(kv, kv, jnp.zeros((batch, length), bool), jnp.zeros((), jnp.int32))
+
+
+def rope(x_BLNK: jax.Array, positions_BL: jax.Array, base: float) -> jax.Array:
+    """Rotate pairs (i, i + K/2) of each head by position-dependent angles."""
+    half = x_BLNK.shape[-1] // 2
+    freqs = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+    angles_BL1h = (positions_BL.astype(jnp.float32)[..., None] * freqs)[:, :, None, :]
+    sin, cos = jnp.sin(angles_BL1h), jnp.cos(angles_BL1h)
+    x1, x2 = jnp.split(x_BLNK.astype(jnp.float32), 2, axis=-1)
+    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return rotated.astype(x_BLNK.dtype)
+
+
+def attention_mask(query_slots_BL: jax.Array, key_valid_BS: jax.Array) -> jax.Array:
+    """[B, 1, L, S]: causal, never a padded key, but always the query itself (no empty rows)."""
+    key_slots_S = jnp.arange(key_valid_BS.shape[1])
+    q_BL1 = query_slots_BL[:, :, None]
+    causal_BLS = key_slots_S <= q_BL1
+    allowed_BLS = causal_BLS & (key_valid_BS[:, None, :] | (key_slots_S == q_BL1))
+    return allowed_BLS[:, None, :, :]
+
+
+class Attention(nnx.Module):
+    """Causal GQA; H query heads share G key/value heads."""
+
+    def __init__(self, spec: ModelSpec, *, rngs: nnx.Rngs):
+        D, H, G, K = spec.dim, spec.heads, spec.num_kv_heads, spec.head_dim
+        dtype = jnp.dtype(spec.dtype.value)
+
+        def project(out: tuple[int, int], names: tuple[str, ...]) -> nnx.LinearGeneral:
+            init = nnx.with_partitioning(_kernel_init, names)
+            return nnx.LinearGeneral(D, out, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+
+        self.q = project((H, K), ("embed", "heads", "head_dim"))
+        self.k = project((G, K), ("embed", "kv_heads", "head_dim"))
+        self.v = project((G, K), ("embed", "kv_heads", "head_dim"))
+        init = nnx.with_partitioning(_kernel_init, ("heads", "head_dim", "embed"))
+        self.out = nnx.LinearGeneral((H, K), D, axis=(-2, -1), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+        self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
+        self.rope_base = spec.rope_base if spec.position == Position.ROPE else None
+
+    def __call__(
+        self,
+        x_BLD: jax.Array,
+        positions_BL: jax.Array,
+        mask_BL: jax.Array,
+        cache: KVCache | None = None,
+        *,
+        deterministic: bool,
+    ) -> tuple[jax.Array, KVCache | None]:
+        """Attend from L new items to themselves and, with a cache, to all earlier items."""
+        q_BLHK, k_BLGK, v_BLGK = self.q(x_BLD), self.k(x_BLD), self.v(x_BLD)
+        if self.rope_base is not None:
+            q_BLHK = rope(q_BLHK, positions_BL, self.rope_base)
+            k_BLGK = rope(k_BLGK, positions_BL, self.rope_base)
+        B, L = mask_BL.shape
+        if cache is None:
+            k_BSGK, v_BSGK, valid_BS, start = k_BLGK, v_BLGK, mask_BL, 0
+        else:
+            cache = _write(cache, k_BLGK, v_BLGK, mask_BL)
+            k_BSGK, v_BSGK, valid_BS, start = cache.k_BSGK, cache.v_BSGK, cache.mask_BS, cache.index - L
+        slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
+        y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS))
+        return self.dropout(self.out(y_BLHK), deterministic=deterministic), cache
+
+
+def _write(cache: KVCache, k_BLGK: jax.Array, v_BLGK: jax.Array, mask_BL: jax.Array) -> KVCache:
+    """Store L new items at slots [index, index + L); shapes stay static, so decode never recompiles."""
+    i = cache.index
+    return KVCache(
+        jax.lax.dynamic_update_slice(cache.k_BSGK, k_BLGK.astype(cache.k_BSGK.dtype), (0, i, 0, 0)),
+        jax.lax.dynamic_update_slice(cache.v_BSGK, v_BLGK.astype(cache.v_BSGK.dtype), (0, i, 0, 0)),
+        jax.lax.dynamic_update_slice(cache.mask_BS, mask_BL.astype(bool), (0, i)),
+        i + mask_BL.shape[1],
+    )

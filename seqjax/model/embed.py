@@ -1,0 +1,71 @@
+"""Input embeddings: one table per categorical column, a projection of the real columns, positions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax.data.metadata import Metadata
+from seqjax.model.sharding import constrain
+from seqjax.spec import ModelSpec, Position
+
+# Shapes: B batch, L length, C categorical columns, R real columns, D dim.
+
+_embed_init = nnx.initializers.variance_scaling(1.0, "fan_in", "normal", out_axis=0)
+_kernel_init = nnx.initializers.lecun_normal()
+
+
+def sinusoidal(positions_BL: jax.Array, dim: int) -> jax.Array:
+    """Fixed sin/cos position features [B, L, dim] (sin in the first half, cos in the second)."""
+    half = dim // 2
+    freqs = jnp.exp(-jnp.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / max(half, 1))
+    angles_BLh = positions_BL.astype(jnp.float32)[..., None] * freqs
+    features = jnp.concatenate([jnp.sin(angles_BLh), jnp.cos(angles_BLh)], axis=-1)
+    return jnp.pad(features, ((0, 0), (0, 0), (0, dim - 2 * half)))
+
+
+class Embedder(nnx.Module):
+    """Sums per-column embeddings (and absolute positions, if chosen) into the residual stream."""
+
+    def __init__(self, spec: ModelSpec, meta: Metadata, *, rngs: nnx.Rngs):
+        dtype = jnp.dtype(spec.dtype.value)
+        self.dim = spec.dim
+        self.position = spec.position
+        self.max_length = meta.context
+        self.dtype = dtype
+        self.columns = nnx.List(
+            [
+                nnx.Embed(c.vocab_size, spec.dim, dtype=dtype, embedding_init=nnx.with_partitioning(_embed_init, ("vocab", "embed")), rngs=rngs)
+                for c in meta.categorical
+            ]
+        )
+        self.real = nnx.data(None)  # optional submodules start as data, so None and a Module may swap
+        if meta.real:
+            init = nnx.with_partitioning(_kernel_init, ("real", "embed"))
+            self.real = nnx.Linear(len(meta.real), spec.dim, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+        self.learned = nnx.data(None)
+        if spec.position == Position.LEARNED:
+            init = nnx.with_partitioning(nnx.initializers.normal(0.02), ("position", "embed"))
+            self.learned = nnx.Embed(meta.context, spec.dim, dtype=dtype, embedding_init=init, rngs=rngs)
+        self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
+
+    def _lookup(self, table: nnx.Embed, ids_BL: jax.Array) -> jax.Array:
+        """Rows of a table; the table is gathered whole first, as FSDP does for every parameter."""
+        table_VD = constrain(table.embedding[...].astype(self.dtype), ("vocab", "hidden"))
+        return jnp.take(table_VD, ids_BL, axis=0)
+
+    def __call__(self, cat_BLC: jax.Array, real_BLR: jax.Array, positions_BL: jax.Array, *, deterministic: bool) -> jax.Array:
+        """Embed one window of items: [B, L, C] ids and [B, L, R] reals -> [B, L, D]."""
+        B, L = positions_BL.shape
+        x_BLD = jnp.zeros((B, L, self.dim), self.dtype)
+        for c, table in enumerate(self.columns):
+            x_BLD = x_BLD + self._lookup(table, cat_BLC[..., c])
+        if self.real is not None:
+            x_BLD = x_BLD + self.real(real_BLR.astype(self.dtype))
+        if self.learned is not None:
+            # positions past the table (generation beyond the context) reuse the last row
+            x_BLD = x_BLD + self._lookup(self.learned, jnp.clip(positions_BL, 0, self.max_length - 1))
+        if self.position == Position.SINUSOIDAL:
+            x_BLD = x_BLD + sinusoidal(positions_BL, self.dim).astype(self.dtype)
+        return self.dropout(x_BLD, deterministic=deterministic)

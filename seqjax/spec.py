@@ -1,0 +1,494 @@
+"""The experiment spec: frozen, typed dataclasses loaded from TOML and validated on load.
+
+Relative paths in a spec resolve against the folder that holds the spec file, so
+`seqjax run specs/example.toml` works from any working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import math
+import pathlib
+import types
+import typing
+from typing import Any, Literal
+
+import tomli
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run; the message is one line naming the key and the value."""
+
+
+class ColumnKind(enum.StrEnum):
+    CATEGORICAL = "categorical"
+    REAL = "real"
+
+
+class SplitBy(enum.StrEnum):
+    SEQUENCE = "sequence"
+    """Whole sequences go to one split, chosen by a seeded hash of the sequence id."""
+    TIME = "time"
+    """Each sequence is cut by position: early items train, later items validate and test."""
+
+
+class ShardFormat(enum.StrEnum):
+    ARRAYRECORD = "arrayrecord"
+    PARQUET = "parquet"
+
+
+class Position(enum.StrEnum):
+    ROPE = "rope"
+    LEARNED = "learned"
+    SINUSOIDAL = "sinusoidal"
+    NONE = "none"
+
+
+class Norm(enum.StrEnum):
+    RMSNORM = "rmsnorm"
+    LAYERNORM = "layernorm"
+
+
+class Mlp(enum.StrEnum):
+    SWIGLU = "swiglu"
+    GELU = "gelu"
+
+
+class DType(enum.StrEnum):
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+
+
+class OutputFormat(enum.StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
+
+
+class InferMode(enum.StrEnum):
+    PREDICT = "predict"
+
+
+def _fail(key: str, value: Any, allowed: str) -> typing.NoReturn:
+    raise SpecError(f"{key} = {value!r}: {allowed}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ColumnSpec:
+    name: str
+    """Column name in the input table."""
+    kind: ColumnKind
+    """`categorical` (strings, integers or booleans; one embedding table) or `real` (numbers; standardised)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SplitSpec:
+    by: SplitBy = SplitBy.SEQUENCE
+    fractions: tuple[float, ...] = (0.8, 0.1, 0.1)
+    """Train, validation and test fractions (of sequences, or of each sequence's items)."""
+
+    def __post_init__(self):
+        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions):
+            _fail("data.split.fractions", list(self.fractions), "must be three non-negative numbers (train, validation, test)")
+        if not math.isclose(sum(self.fractions), 1.0, abs_tol=1e-6) or self.fractions[0] <= 0:
+            _fail("data.split.fractions", list(self.fractions), "must sum to 1 with a positive train fraction")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSpec:
+    input: str
+    """A parquet or csv file, a folder of them, or a glob."""
+    columns: tuple[ColumnSpec, ...]
+    """Feature columns; every one is a model input."""
+    context: int = 64
+    """Items the model sees; a window holds `context + 1` items (inputs plus the next-item targets)."""
+    stride: int = 0
+    """Items between window starts; 0 means `context` (windows that do not overlap)."""
+    id_column: str = "sequenceId"
+    position_column: str = "itemPosition"
+    split: SplitSpec = SplitSpec()
+    format: ShardFormat = ShardFormat.ARRAYRECORD
+    shard_windows: int = 65536
+    """Windows per shard file."""
+
+    def __post_init__(self):
+        if self.context < 1:
+            _fail("data.context", self.context, "must be at least 1")
+        if self.stride < 0:
+            _fail("data.stride", self.stride, "must be 0 (= context) or positive")
+        if self.shard_windows < 1:
+            _fail("data.shard_windows", self.shard_windows, "must be at least 1")
+        if not self.columns:
+            _fail("data.columns", [], "needs at least one feature column")
+        names = [c.name for c in self.columns]
+        for name in names:
+            if names.count(name) > 1:
+                _fail("data.columns", name, "each column may appear only once")
+            if name in (self.id_column, self.position_column):
+                _fail("data.columns", name, f"must not repeat the id or position column ({self.id_column}, {self.position_column})")
+
+    @property
+    def window_stride(self) -> int:
+        return self.stride or self.context
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    dim: int = 128
+    """Width of the residual stream."""
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 0
+    """Key/value heads for grouped-query attention; 0 means `heads` (plain multi-head attention)."""
+    mlp_ratio: float = 4.0
+    """MLP hidden width as a multiple of `dim` (SwiGLU uses 2/3 of it per branch)."""
+    position: Position = Position.ROPE
+    norm: Norm = Norm.RMSNORM
+    mlp: Mlp = Mlp.SWIGLU
+    dropout: float = 0.0
+    dtype: DType = DType.FLOAT32
+    """Compute dtype; parameters, optimizer state and losses stay float32."""
+    rope_base: float = 10000.0
+
+    def __post_init__(self):
+        for key in ("dim", "layers", "heads"):
+            if getattr(self, key) < 1:
+                _fail(f"model.{key}", getattr(self, key), "must be at least 1")
+        if self.dim % self.heads:
+            _fail("model.heads", self.heads, f"must divide model.dim ({self.dim})")
+        if self.kv_heads < 0 or self.heads % self.num_kv_heads:
+            _fail("model.kv_heads", self.kv_heads, f"must be 0 or divide model.heads ({self.heads})")
+        if (self.dim // self.heads) % 2 and self.position == Position.ROPE:
+            _fail("model.heads", self.heads, f"rope needs an even head width; model.dim / model.heads = {self.dim // self.heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            _fail("model.dropout", self.dropout, "must be in [0, 1)")
+        if self.mlp_ratio <= 0:
+            _fail("model.mlp_ratio", self.mlp_ratio, "must be positive")
+
+    @property
+    def num_kv_heads(self) -> int:
+        return self.kv_heads or self.heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    @property
+    def mlp_dim(self) -> int:
+        width = self.mlp_ratio * self.dim * (2 / 3 if self.mlp == Mlp.SWIGLU else 1)
+        return max(8, int(round(width / 8)) * 8)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AdamW:
+    kind: Literal["adamw"] = "adamw"
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    b1: float = 0.9
+    b2: float = 0.95
+    clip: float = 1.0
+    """Global gradient-norm clip; 0 turns clipping off."""
+
+    def __post_init__(self):
+        if self.lr <= 0:
+            _fail("train.optimizer.lr", self.lr, "must be positive")
+        if self.clip < 0:
+            _fail("train.optimizer.clip", self.clip, "must be 0 (off) or positive")
+
+    def build(self, schedule):
+        import optax
+
+        adamw = optax.adamw(schedule, b1=self.b1, b2=self.b2, weight_decay=self.weight_decay)
+        return optax.chain(optax.clip_by_global_norm(self.clip), adamw) if self.clip else adamw
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Cosine:
+    kind: Literal["cosine"] = "cosine"
+    warmup: int = 100
+    final: float = 0.1
+    """Learning rate at the last step, as a fraction of the peak."""
+
+    def __post_init__(self):
+        if self.warmup < 0:
+            _fail("train.schedule.warmup", self.warmup, "must be 0 or positive")
+
+    def build(self, peak: float, steps: int):
+        import optax
+
+        warmup = min(self.warmup, max(steps - 1, 0))
+        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(steps, warmup + 1), peak * self.final)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Constant:
+    kind: Literal["constant"] = "constant"
+    warmup: int = 0
+
+    def build(self, peak: float, steps: int):
+        import optax
+
+        if not self.warmup:
+            return optax.constant_schedule(peak)
+        return optax.join_schedules([optax.linear_schedule(0.0, peak, self.warmup), optax.constant_schedule(peak)], [self.warmup])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EarlyStopping:
+    patience: int = 0
+    """Evaluations without a better validation loss before training stops; 0 never stops early."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainSpec:
+    targets: tuple[str, ...]
+    """Columns predicted one item ahead."""
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Loss weight per target (default 1)."""
+    batch_size: int = 64
+    """Global batch, split over the `data` and `fsdp` mesh axes."""
+    steps: int = 1000
+    optimizer: AdamW = AdamW()
+    schedule: Cosine | Constant = Cosine()
+    eval_every: int = 200
+    eval_batches: int = 0
+    """Validation batches per evaluation; 0 evaluates the whole validation split."""
+    log_every: int = 50
+    early_stopping: EarlyStopping = EarlyStopping()
+
+    def __post_init__(self):
+        for key in ("batch_size", "steps", "eval_every", "log_every"):
+            if getattr(self, key) < 1:
+                _fail(f"train.{key}", getattr(self, key), "must be at least 1")
+        if not self.targets:
+            _fail("train.targets", [], "needs at least one target column")
+        for name, weight in self.weights.items():
+            if name not in self.targets:
+                _fail(f"train.weights.{name}", weight, f"names no target; targets are {list(self.targets)}")
+            if weight < 0:
+                _fail(f"train.weights.{name}", weight, "must be 0 or positive")
+
+    def weight(self, target: str) -> float:
+        return self.weights.get(target, 1.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeshSpec:
+    """Device mesh sizes; -1 takes all devices left over by the other axes."""
+
+    data: int = -1
+    fsdp: int = 1
+    tensor: int = 1
+
+    def __post_init__(self):
+        sizes = {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
+        for key, size in sizes.items():
+            if size == 0 or size < -1:
+                _fail(f"mesh.{key}", size, "must be a positive size or -1 (all remaining devices)")
+        if list(sizes.values()).count(-1) > 1:
+            _fail("mesh", sizes, "at most one axis may be -1")
+
+    def shape(self, devices: int) -> tuple[int, int, int]:
+        sizes = [self.data, self.fsdp, self.tensor]
+        fixed = math.prod(s for s in sizes if s != -1)
+        if -1 in sizes:
+            if devices % fixed:
+                _fail("mesh", dict(zip(("data", "fsdp", "tensor"), sizes)), f"fixed axes ({fixed}) must divide the {devices} devices")
+            sizes[sizes.index(-1)] = devices // fixed
+        elif fixed != devices:
+            _fail("mesh", dict(zip(("data", "fsdp", "tensor"), sizes)), f"sizes multiply to {fixed} but there are {devices} devices")
+        return tuple(sizes)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CheckpointSpec:
+    every: int = 500
+    """Steps between checkpoints (a final one is always written)."""
+    keep: int = 3
+    """Latest checkpoints kept, besides the best one."""
+
+    def __post_init__(self):
+        if self.every < 1:
+            _fail("checkpoint.every", self.every, "must be at least 1")
+        if self.keep < 1:
+            _fail("checkpoint.keep", self.keep, "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InferSpec:
+    mode: InferMode = InferMode.PREDICT
+    split: Literal["train", "valid", "test"] = "test"
+    """Which preprocessed split to predict."""
+    format: OutputFormat = OutputFormat.PARQUET
+    batch_size: int = 256
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            _fail("infer.batch_size", self.batch_size, "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Spec:
+    data: DataSpec
+    train: TrainSpec
+    name: str = "seqjax"
+    seed: int = 0
+    workdir: str = "runs/seqjax"
+    """Where shards, checkpoints, metrics and predictions go."""
+    model: ModelSpec = ModelSpec()
+    mesh: MeshSpec = MeshSpec()
+    checkpoint: CheckpointSpec = CheckpointSpec()
+    infer: InferSpec = InferSpec()
+
+    def __post_init__(self):
+        columns = [c.name for c in self.data.columns]
+        for target in self.train.targets:
+            if target not in columns:
+                raise SpecError(f"train.targets = {list(self.train.targets)!r}: {target!r} is not a column; columns are {columns}{_suggest(target, columns)}")
+
+    @property
+    def workpath(self) -> pathlib.Path:
+        return pathlib.Path(self.workdir)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _suggest(word: str, choices) -> str:
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6) or [c for c in choices if word and c.startswith(word)][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _type_name(tp) -> str:
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in tp)
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if typing.get_origin(tp) is dict:
+        return f"a table of {_type_name(typing.get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp, key: str, origin: str) -> Any:
+    """Turn a parsed TOML value into `tp`, or fail naming the dotted key."""
+    where = f"{origin}: {key}"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        variants = {t.__dataclass_fields__["kind"].default: t for t in typing.get_args(tp)}
+        kind = value.get("kind") if isinstance(value, dict) else None
+        if kind not in variants:
+            raise SpecError(f"{where}.kind = {kind!r}: must be one of {', '.join(map(repr, variants))}{_suggest(str(kind), variants)}")
+        return _build(variants[kind], value, key, origin)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
+        return _build(tp, value, key, origin)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}{_suggest(str(value), [m.value for m in tp])}") from None
+    if typing.get_origin(tp) is Literal:
+        if value not in typing.get_args(tp):
+            raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}{_suggest(str(value), typing.get_args(tp))}")
+        return value
+    if typing.get_origin(tp) is tuple:
+        if not isinstance(value, list):
+            raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(v, item, f"{key}[{i}]", origin) for i, v in enumerate(value))
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
+        item = typing.get_args(tp)[1]
+        return {k: _convert(v, item, f"{key}.{k}", origin) for k, v in value.items()}
+    ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
+    return value
+
+
+def _build(cls, table: dict, prefix: str, origin: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    section = f"[{prefix}]" if prefix else "the top level"
+    for key in table:
+        if key not in fields:
+            raise SpecError(f"{origin}: {section} has no field {key!r}{_suggest(key, fields)}")
+    kwargs = {}
+    for name, field in fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        if name in table:
+            kwargs[name] = _convert(table[name], hints[name], dotted, origin)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise SpecError(f"{origin}: {dotted} is required ({_type_name(hints[name])})")
+    try:
+        return cls(**kwargs)
+    except SpecError as error:
+        raise SpecError(f"{origin}: {error}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`model.dim=64` -> (['model', 'dim'], 64); the value uses TOML syntax, bare words are strings."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: must look like section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomli.loads(f"v = {raw.strip()}")["v"]
+    except tomli.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip().split("."), value
+
+
+def load_spec(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> Spec:
+    """Read, override, validate and resolve a spec file."""
+    path = pathlib.Path(path)
+    try:
+        table = tomli.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except tomli.TOMLDecodeError as error:
+        raise SpecError(f"{path}: not valid TOML: {error}") from None
+    for override in overrides:
+        keys, value = parse_override(override)
+        node = table
+        for part in keys[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"--set {override!r}: {part!r} is not a section")
+        node[keys[-1]] = value
+    spec = _build(Spec, table, "", str(path))
+    return resolve_paths(spec, path.parent)
+
+
+def resolve_paths(spec: Spec, base: pathlib.Path) -> Spec:
+    """Make relative `data.input` and `workdir` absolute against the spec's folder."""
+
+    def absolute(p: str) -> str:
+        return p if pathlib.Path(p).is_absolute() else str((base / p).resolve())
+
+    data = dataclasses.replace(spec.data, input=absolute(spec.data.input))
+    return dataclasses.replace(spec, data=data, workdir=absolute(spec.workdir))
+
+
+def to_dict(obj) -> Any:
+    """A spec (or part of one) as plain JSON-ready values."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (tuple, list)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj

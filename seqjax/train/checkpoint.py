@@ -1,0 +1,66 @@
+"""Orbax checkpoints of {train state, data iterator, progress}, keeping the best and the latest N."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from seqjax.spec import CheckpointSpec
+
+VALID_LOSS = "valid_loss"
+
+
+def manager(directory: pathlib.Path, spec: CheckpointSpec | None = None, *, read_only: bool = False) -> ocp.CheckpointManager:
+    """Latest `keep` checkpoints plus the one with the lowest validation loss are preserved."""
+    policies = [ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m[VALID_LOSS], reverse=True, n=1, keep_checkpoints_without_metrics=False)]
+    if spec is not None:
+        policies.append(ocp.checkpoint_managers.LatestN(spec.keep))
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+        read_only=read_only,
+        create=not read_only,
+    )
+    return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, iterator: Any, progress: dict, valid_loss: float | None) -> None:
+    """Save asynchronously; arrays are copied off the devices before this returns."""
+    import grain
+
+    args = {"state": ocp.args.StandardSave(state), "progress": ocp.args.JsonSave(progress)}
+    if iterator is not None:
+        args["data"] = grain.checkpoint.CheckpointSave(iterator)
+    metrics = {VALID_LOSS: valid_loss} if valid_loss is not None else None
+    mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics, force=True)
+
+
+def abstract(tree: Any) -> Any:
+    """Shapes, dtypes and shardings of a live tree: the target a restore lays arrays out on."""
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def restore(mngr: ocp.CheckpointManager, step: int, state_like: Any, iterator: Any = None) -> tuple[Any, dict]:
+    """(state, progress) of `step`, laid out like `state_like`; restores `iterator` in place when given."""
+    import grain
+
+    args = {"state": ocp.args.StandardRestore(abstract(state_like)), "progress": ocp.args.JsonRestore()}
+    if iterator is not None:
+        args["data"] = grain.checkpoint.CheckpointRestore(iterator)
+    restored = mngr.restore(step, args=ocp.args.Composite(**args))
+    return restored["state"], restored["progress"]
+
+
+def read_progress(mngr: ocp.CheckpointManager, step: int) -> dict:
+    return mngr.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))["progress"]
+
+
+def best_step(mngr: ocp.CheckpointManager) -> int | None:
+    """The checkpoint with the lowest validation loss, else the latest."""
+    latest = mngr.latest_step()
+    if latest is None:
+        return None
+    best = read_progress(mngr, latest).get("best_step")
+    return best if best in mngr.all_steps() else latest

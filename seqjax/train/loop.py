@@ -1,0 +1,195 @@
+"""The training loop: wires data, model, step, evaluation, metrics and checkpoints together."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import pathlib
+import time
+
+import jax
+import numpy as np
+from flax import nnx
+
+from seqjax.data import pipeline
+from seqjax.data.metadata import Metadata
+from seqjax.spec import Spec, to_dict
+from seqjax.train import checkpoint, objective, step as steps
+from seqjax.train.metrics import MetricsLog, describe_eval
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN loss, checkpoints from another spec); the message names the step or path."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    step: int
+    best_step: int | None
+    best_loss: float | None
+    stopped_early: bool
+
+
+def checkpoint_dir(spec: Spec) -> pathlib.Path:
+    return spec.workpath / "checkpoints"
+
+
+def metrics_path(spec: Spec) -> pathlib.Path:
+    return spec.workpath / "metrics.jsonl"
+
+
+def read_metadata(spec: Spec) -> tuple[Metadata, pathlib.Path]:
+    data_dir = spec.workpath / "data"
+    if not (data_dir / "metadata.json").exists():
+        raise TrainingError(f"{data_dir}: no preprocessed data; run `seqjax preprocess` (or `seqjax run`) first")
+    return Metadata.read(data_dir), data_dir
+
+
+def run_fingerprint(spec: Spec, meta: Metadata) -> str:
+    """What a checkpoint must agree with to be resumed: data, model, targets and optimizer."""
+    keys = {"data": meta.fingerprint, "model": to_dict(spec.model), "targets": list(spec.train.targets), "optimizer": to_dict(spec.train.optimizer), "seed": spec.seed}
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Trainer:
+    """Everything built once for a spec: mesh, model, optimizer and the compiled steps."""
+
+    def __init__(self, spec: Spec, devices=None):
+        from seqjax.model import batch_sharding, create_model, make_mesh
+
+        self.spec = spec
+        self.meta, self.data_dir = read_metadata(spec)
+        self.mesh = make_mesh(spec.mesh, devices)
+        self.targets = objective.targets_of(self.meta, spec.train.targets, spec.train.weights)
+        model = create_model(spec.model, self.meta, spec.train.targets, self.mesh, spec.seed)
+        self.graphdef, params, self.rest = nnx.split(model, nnx.Param, ...)
+        schedule = spec.train.schedule.build(spec.train.optimizer.lr, spec.train.steps)
+        self.schedule = schedule
+        self.tx = spec.train.optimizer.build(schedule)
+        self.batch_sharding = batch_sharding(self.mesh)
+        self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        self.state = jax.jit(lambda p: steps.init_state(p, self.tx))(params)
+        state_sh, rest_sh = steps.shardings_of(self.state), steps.shardings_of(self.rest)
+        self.train_step = steps.jit_train_step(
+            steps.make_train_step(self.graphdef, self.tx, self.targets, spec.seed), state_sh, rest_sh, self.batch_sharding, self.replicated
+        )
+        self.eval_step = jax.jit(
+            steps.make_eval_step(self.graphdef, self.targets), in_shardings=(state_sh["params"], rest_sh, self.batch_sharding), out_shardings=self.replicated
+        )
+
+    def device_batch(self, batch: dict) -> dict:
+        """This process's rows -> one global array per field, split over the batch axes."""
+        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in batch.items() if k != "index"}
+
+    def evaluate(self, params, split: str = "valid") -> dict | None:
+        """Per-target loss, accuracy and baselines over a split (or its first `eval_batches` batches)."""
+        totals = None
+        for batch in pipeline.eval_batches(
+            self.meta, self.data_dir, split, global_batch=self.spec.train.batch_size, limit=self.spec.train.eval_batches,
+            process_index=jax.process_index(), process_count=jax.process_count(),
+        ):
+            sums = jax.device_get(self.eval_step(params, self.rest, self.device_batch(batch)))
+            totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
+        return None if totals is None else objective.summarize(totals, self.targets)
+
+
+def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult:
+    """Train from the latest checkpoint (or from scratch) to `train.steps` or early stopping."""
+    trainer = Trainer(spec, devices)
+    meta, cfg = trainer.meta, spec.train
+    fingerprint = run_fingerprint(spec, meta)
+    lead = jax.process_index() == 0
+    log = MetricsLog(metrics_path(spec), enabled=lead)
+    iterator = pipeline.train_iterator(
+        meta, trainer.data_dir, global_batch=cfg.batch_size, seed=spec.seed, process_index=jax.process_index(), process_count=jax.process_count()
+    )
+    mngr = checkpoint.manager(checkpoint_dir(spec), spec.checkpoint)
+    progress = {"step": 0, "best_step": None, "best_loss": None, "bad_evals": 0, "stopped_early": False, "fingerprint": fingerprint}
+    latest = mngr.latest_step()
+    if latest is not None:
+        saved = checkpoint.read_progress(mngr, latest)
+        if saved.get("fingerprint") != fingerprint:
+            raise TrainingError(
+                f"{checkpoint_dir(spec)}: checkpoints were written for different data, model or optimizer settings; use another workdir or delete it"
+            )
+        trainer.state, progress = checkpoint.restore(mngr, latest, trainer.state, iterator)
+        log.truncate_after(progress["step"])
+        if lead:
+            print(f"resuming from the checkpoint at step {progress['step']}")
+    state = trainer.state
+    step = progress["step"]
+    has_valid = meta.splits["valid"].windows > 0
+    tokens_per_step = cfg.batch_size * meta.context
+    bar = _progress(progress_bar and lead, step, cfg.steps)
+    pending, tick = None, time.perf_counter()
+    try:
+        while step < cfg.steps and not progress["stopped_early"]:
+            batch = trainer.device_batch(next(iterator))
+            state, metrics = trainer.train_step(state, trainer.rest, batch)
+            step += 1
+            # Read the previous step's metrics now, so the host never waits on the step just dispatched.
+            if pending is not None:
+                _check_and_log(pending, log, bar, trainer, cfg.log_every, tokens_per_step, tick)
+            pending = (step, metrics)
+            at_eval = has_valid and (step % cfg.eval_every == 0 or step == cfg.steps)
+            at_save = step % spec.checkpoint.every == 0 or step == cfg.steps
+            if not (at_eval or at_save):
+                continue
+            _check_and_log(pending, log, bar, trainer, cfg.log_every, tokens_per_step, tick)
+            pending, valid_loss = None, None
+            if at_eval:
+                report = trainer.evaluate(state["params"])
+                valid_loss = report["loss"]
+                log.write({"step": step, "split": "valid", **report})
+                _say(bar, lead, describe_eval(step, report))
+                if progress["best_loss"] is None or valid_loss < progress["best_loss"]:
+                    progress.update(best_step=step, best_loss=valid_loss, bad_evals=0)
+                else:
+                    progress["bad_evals"] += 1
+                    patience = cfg.early_stopping.patience
+                    if patience and progress["bad_evals"] >= patience:
+                        progress["stopped_early"] = True
+                        _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
+            progress["step"] = step
+            checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
+            tick = time.perf_counter()
+        if pending is not None:
+            _check_and_log(pending, log, bar, trainer, cfg.log_every, tokens_per_step, tick)
+        mngr.wait_until_finished()
+    finally:
+        if bar is not None:
+            bar.close()
+        mngr.close()
+    trainer.state = state
+    return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
+
+
+def _check_and_log(pending, log: MetricsLog, bar, trainer: Trainer, every: int, tokens_per_step: int, tick: float) -> None:
+    step, metrics = pending
+    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not math.isfinite(values["loss"]):
+        raise TrainingError(f"training loss is {values['loss']} at step {step}; lower train.optimizer.lr or check the input data")
+    if bar is not None:
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+    if step % every == 0:
+        log.write({"step": step, "split": "train", "lr": float(trainer.schedule(step - 1)), **values})
+
+
+def _progress(enabled: bool, start: int, total: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, mininterval=1.0)
+
+
+def _say(bar, lead: bool, text: str) -> None:
+    if not lead:
+        return
+    if bar is not None:
+        bar.write(text)
+    else:
+        print(text)

@@ -1,0 +1,62 @@
+"""A tiny real experiment shared by the training, inference and CLI tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+SPEC = """
+name = "tiny"
+seed = 0
+workdir = "run"
+
+[data]
+input = "table.parquet"
+columns = [
+  {{ name = "event", kind = "categorical" }},
+  {{ name = "channel", kind = "categorical" }},
+  {{ name = "amount", kind = "real" }},
+  {{ name = "duration", kind = "real" }},
+]
+context = 8
+stride = 4
+
+[model]
+dim = 16
+layers = 2
+heads = 4
+kv_heads = 2
+dropout = {dropout}
+
+[train]
+targets = ["event", "channel", "amount", "duration"]
+batch_size = 16
+steps = {steps}
+optimizer = {{ lr = 3e-3 }}
+schedule = {{ kind = "cosine", warmup = 2 }}
+eval_every = {eval_every}
+eval_batches = 2
+log_every = 2
+
+[checkpoint]
+every = {every}
+keep = 2
+"""
+
+
+def generator():
+    spec = importlib.util.spec_from_file_location("generate_data", ROOT / "tools" / "generate_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_experiment(folder: pathlib.Path, *, steps: int = 8, every: int = 4, eval_every: int = 4, dropout: float = 0.1, sequences: int = 40) -> pathlib.Path:
+    """A generated table and a spec beside it; returns the spec path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    generator().generate(sequences, 0, 4, 30).write_parquet(folder / "table.parquet")
+    path = folder / "spec.toml"
+    path.write_text(SPEC.format(steps=steps, every=every, eval_every=eval_every, dropout=dropout))
+    return path
