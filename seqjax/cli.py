@@ -50,6 +50,9 @@ def execute(args: argparse.Namespace) -> None:
     if args.command == "validate":
         print(f"{args.spec}: ok ({spec.name}: {len(spec.data.columns)} columns, targets {', '.join(spec.train.targets)}, workdir {spec.workdir})")
         return
+    import logging
+
+    logging.getLogger("absl").setLevel(logging.ERROR)  # library chatter; our own output is print()
     from seqjax import experiment
 
     progress = not args.no_progress

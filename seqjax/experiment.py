@@ -14,11 +14,11 @@ def preprocess(spec: Spec) -> pathlib.Path:
     return run_preprocess(spec.data, spec.workpath, seed=spec.seed)
 
 
-def train(spec: Spec, *, progress_bar: bool = True):
-    """Train (or resume) to `train.steps`; returns a TrainResult."""
+def train(spec: Spec, *, progress_bar: bool = True, devices=None):
+    """Train (or resume) to `train.steps` on `devices` (default: all); returns a TrainResult."""
     from seqjax.train.loop import train as run_train
 
-    return run_train(spec, progress_bar=progress_bar)
+    return run_train(spec, progress_bar=progress_bar, devices=devices)
 
 
 def infer(spec: Spec, *, progress_bar: bool = True) -> tuple[pathlib.Path, dict]:

@@ -40,10 +40,6 @@ def _structure() -> dict[str, np.ndarray]:
     }
 
 
-def _lengths(rng: np.random.Generator, sequences: int, min_length: int, max_length: int) -> np.ndarray:
-    return rng.integers(min_length, max_length + 1, size=sequences)
-
-
 def _simulate(rng: np.random.Generator, sequences: int, steps: int) -> dict[str, np.ndarray]:
     """All sequences run `steps` items, one vectorised step at a time; arrays are [sequences, steps]."""
     st = _structure()
@@ -74,7 +70,7 @@ def generate(sequences: int = 2000, seed: int = 0, min_length: int = 20, max_len
     if not 1 <= min_length <= max_length:
         raise ValueError(f"need 1 <= min_length ({min_length}) <= max_length ({max_length})")
     rng = np.random.default_rng(seed)
-    lengths = _lengths(rng, sequences, min_length, max_length)
+    lengths = rng.integers(min_length, max_length + 1, size=sequences)
     offsets = rng.integers(0, 1000, sequences)
     sim = _simulate(rng, sequences, max_length)
     keep = np.arange(max_length)[None, :] < lengths[:, None]  # row-major: sequence, then step

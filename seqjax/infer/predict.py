@@ -16,6 +16,7 @@ from seqjax.data.metadata import RESERVED, sequences_file
 from seqjax.infer.decode import decode_categorical, decode_real
 from seqjax.spec import Spec
 from seqjax.train import checkpoint, objective
+from seqjax.train.step import shardings_of
 
 
 class InferenceError(RuntimeError):
@@ -67,7 +68,7 @@ def predict(spec: Spec, *, split: str | None = None, progress_bar: bool = True) 
     meta = trainer.meta
     step_fn = jax.jit(
         make_predict_step(trainer.graphdef, trainer.targets),
-        in_shardings=(steps_params_sharding(trainer), steps_rest_sharding(trainer), trainer.batch_sharding),
+        in_shardings=(shardings_of(trainer.state["params"]), shardings_of(trainer.rest), trainer.batch_sharding),
         out_shardings=trainer.replicated,
     )
     batch_size = _round_up(spec.infer.batch_size, trainer.batch_sharding.mesh.shape["data"] * trainer.batch_sharding.mesh.shape["fsdp"])
@@ -90,14 +91,6 @@ def predict(spec: Spec, *, split: str | None = None, progress_bar: bool = True) 
         write_frame(frame, path)
         write_json({"checkpoint_step": step, "split": split, "rows": frame.height, "targets": quality}, spec.workpath / "predictions" / f"{split}-quality.json")
     return path, quality
-
-
-def steps_params_sharding(trainer):
-    return jax.tree.map(lambda x: x.sharding, trainer.state["params"])
-
-
-def steps_rest_sharding(trainer):
-    return jax.tree.map(lambda x: x.sharding, trainer.rest)
 
 
 def _round_up(n: int, multiple: int) -> int:

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from seqjax.model.sharding import constrain
 from seqjax.spec import ModelSpec, Position
 
 # Shapes: B batch, L length (new items), S cache length, D dim, H heads, G kv heads, K head dim.
@@ -57,7 +58,7 @@ class Attention(nnx.Module):
 
     def __init__(self, spec: ModelSpec, *, rngs: nnx.Rngs):
         D, H, G, K = spec.dim, spec.heads, spec.num_kv_heads, spec.head_dim
-        dtype = jnp.dtype(spec.dtype.value)
+        dtype = jnp.dtype(str(spec.dtype))
 
         def project(out: tuple[int, int], names: tuple[str, ...]) -> nnx.LinearGeneral:
             init = nnx.with_partitioning(_kernel_init, names)
@@ -97,11 +98,13 @@ class Attention(nnx.Module):
 
 
 def _write(cache: KVCache, k_BLGK: jax.Array, v_BLGK: jax.Array, mask_BL: jax.Array) -> KVCache:
-    """Store L new items at slots [index, index + L); shapes stay static, so decode never recompiles."""
+    """Store L new items at slots [index, index + L); shapes stay static, so decode never recompiles.
+
+    The cache must have room: past slot S, dynamic_update_slice clamps and overwrites the last slots.
+    """
     i = cache.index
-    return KVCache(
-        jax.lax.dynamic_update_slice(cache.k_BSGK, k_BLGK.astype(cache.k_BSGK.dtype), (0, i, 0, 0)),
-        jax.lax.dynamic_update_slice(cache.v_BSGK, v_BLGK.astype(cache.v_BSGK.dtype), (0, i, 0, 0)),
-        jax.lax.dynamic_update_slice(cache.mask_BS, mask_BL.astype(bool), (0, i)),
-        i + mask_BL.shape[1],
-    )
+    k_BSGK = jax.lax.dynamic_update_slice(cache.k_BSGK, k_BLGK.astype(cache.k_BSGK.dtype), (0, i, 0, 0))
+    v_BSGK = jax.lax.dynamic_update_slice(cache.v_BSGK, v_BLGK.astype(cache.v_BSGK.dtype), (0, i, 0, 0))
+    mask_BS = jax.lax.dynamic_update_slice(cache.mask_BS, mask_BL.astype(bool), (0, i))
+    names = ("batch", "length", "kv_heads", "head_dim")
+    return KVCache(constrain(k_BSGK, names), constrain(v_BSGK, names), constrain(mask_BS, names[:2]), i + mask_BL.shape[1])

@@ -29,7 +29,7 @@ class Embedder(nnx.Module):
     """Sums per-column embeddings (and absolute positions, if chosen) into the residual stream."""
 
     def __init__(self, spec: ModelSpec, meta: Metadata, *, rngs: nnx.Rngs):
-        dtype = jnp.dtype(spec.dtype.value)
+        dtype = jnp.dtype(str(spec.dtype))
         self.dim = spec.dim
         self.position = spec.position
         self.max_length = meta.context
@@ -40,7 +40,7 @@ class Embedder(nnx.Module):
                 for c in meta.categorical
             ]
         )
-        self.real = nnx.data(None)  # optional submodules start as data, so None and a Module may swap
+        self.real = nnx.data(None)  # marked as data: holds a Module when there are real columns
         if meta.real:
             init = nnx.with_partitioning(_kernel_init, ("real", "embed"))
             self.real = nnx.Linear(len(meta.real), spec.dim, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)

@@ -16,14 +16,22 @@ NEVER = -1e9
 _kernel_init = nnx.initializers.lecun_normal()
 
 
+def check_targets(meta: Metadata, targets: tuple[str, ...]) -> None:
+    """Every target must be one of the data's columns."""
+    names = [c.name for c in meta.columns]
+    missing = [t for t in targets if t not in names]
+    if missing:
+        raise ValueError(f"targets {missing} are not columns of the data; columns are {names}")
+    if not targets:
+        raise ValueError(f"the model needs at least one target; columns are {names}")
+
+
 class Heads(nnx.Module):
     """float32 outputs per target: logits_BLV (categorical) or value_BL (real)."""
 
     def __init__(self, dim: int, meta: Metadata, targets: tuple[str, ...], *, rngs: nnx.Rngs):
+        check_targets(meta, targets)
         columns = {c.name: c for c in meta.columns}
-        missing = [t for t in targets if t not in columns]
-        if missing:
-            raise ValueError(f"targets {missing} are not columns of the data; columns are {list(columns)}")
         self.targets = tuple(targets)
         self.categorical = tuple(columns[t].kind == "categorical" for t in targets)
         self.layers = nnx.List([self._head(dim, columns[t].vocab_size if cat else 0, rngs) for t, cat in zip(targets, self.categorical)])

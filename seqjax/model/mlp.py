@@ -18,7 +18,7 @@ class FeedForward(nnx.Module):
 
     def __init__(self, spec: ModelSpec, *, rngs: nnx.Rngs):
         D, F = spec.dim, spec.mlp_dim
-        dtype = jnp.dtype(spec.dtype.value)
+        dtype = jnp.dtype(str(spec.dtype))
 
         def linear(n_in: int, n_out: int, names: tuple[str, str]) -> nnx.Linear:
             init = nnx.with_partitioning(_kernel_init, names)

@@ -17,7 +17,6 @@ import math
 from typing import Iterator, Sequence
 
 import jax
-import numpy as np
 from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
@@ -49,10 +48,7 @@ _TABLE = dict(RULES)
 def make_mesh(spec: MeshSpec, devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A (data, fsdp, tensor) mesh with Auto axes, as GSPMD annotations need."""
     devices = list(jax.devices() if devices is None else devices)
-    shape = spec.shape(len(devices))
-    if len(devices) == 1:
-        return Mesh(np.array(devices).reshape(shape), AXES)
-    return jax.make_mesh(shape, AXES, axis_types=(AxisType.Auto,) * len(AXES), devices=devices)
+    return jax.make_mesh(spec.shape(len(devices)), AXES, axis_types=(AxisType.Auto,) * len(AXES), devices=devices)
 
 
 def logical_spec(names: Sequence[str | None]) -> PartitionSpec:
@@ -111,4 +107,6 @@ def check_divisible(shardings, abstract_state, mesh: Mesh) -> None:
         spec, shape = sharding.get_value().spec, variable.get_value().shape
         if not _divides(shape, spec, sizes):
             name = "/".join(map(str, path))
-            raise ValueError(f"parameter {name} of shape {tuple(shape)} cannot be split as {spec} on mesh {sizes}: each dimension must be divisible by its mesh axes")
+            raise ValueError(
+                f"parameter {name} of shape {tuple(shape)} cannot be split as {spec} on mesh {sizes}: each dimension must be divisible by its mesh axes"
+            )

@@ -5,6 +5,18 @@ Shape suffixes used across seqjax/model:
   C categorical columns   R real columns           D dim (residual width)
   H heads          G kv heads                      K head dim
   F mlp width      V vocab (ids of one categorical column)
+
+Inputs follow the metadata's column order: cat_BLC holds the categorical columns'
+ids (0 = padding), real_BLR the standardised real columns, mask_BL is False on
+padding. Parameters are float32; activations use `ModelSpec.dtype`; outputs are float32.
+
+Dropout: each dropout layer owns an RNG stream forked from `rngs["dropout"]`; its
+key and count are part of `nnx.state(model)` (`nnx.RngState`). A pure train step
+calls `nnx.reseed(model, dropout=jax.random.fold_in(jax.random.key(seed), step))`
+after `nnx.merge`, so masks depend on (seed, step) only and a resumed run replays them.
+
+Generation: `cache = model.init_cache(batch, slots)`, then `model(prefix..., cache=cache)`
+(prefill) and `model(one_item..., cache=cache)` per step; positions continue from the cache.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from flax import nnx
 from seqjax.data.metadata import Metadata
 from seqjax.model.attention import Attention, KVCache
 from seqjax.model.embed import Embedder
-from seqjax.model.heads import Heads
+from seqjax.model.heads import Heads, check_targets
 from seqjax.model.mlp import FeedForward
 from seqjax.model.sharding import check_divisible, constrain, param_shardings
 from seqjax.spec import ModelSpec, Norm
@@ -27,7 +39,7 @@ ACTIVATION = ("batch", "length", "hidden")
 
 def make_norm(spec: ModelSpec, rngs: nnx.Rngs) -> nnx.RMSNorm | nnx.LayerNorm:
     """RMSNorm or LayerNorm over D, float32 parameters, output in the compute dtype."""
-    dtype = jnp.dtype(spec.dtype.value)
+    dtype = jnp.dtype(str(spec.dtype))
     scale = nnx.with_partitioning(nnx.initializers.ones_init(), ("norm",))
     if spec.norm == Norm.LAYERNORM:
         bias = nnx.with_partitioning(nnx.initializers.zeros_init(), ("norm",))
@@ -58,6 +70,7 @@ class Model(nnx.Module):
     """Causal transformer over multivariate items; one output per target column."""
 
     def __init__(self, spec: ModelSpec, meta: Metadata, targets: tuple[str, ...], *, rngs: nnx.Rngs):
+        check_targets(meta, tuple(targets))
         self.spec = spec
         self.columns = (len(meta.categorical), len(meta.real))
         self.embed = Embedder(spec, meta, rngs=rngs)
@@ -102,7 +115,7 @@ class Model(nnx.Module):
 
     def init_cache(self, batch: int, length: int) -> list[KVCache]:
         """Empty caches (one per layer) for `length` slots: prefill with a call, then decode one item per call."""
-        dtype = jnp.dtype(self.spec.dtype.value)
+        dtype = jnp.dtype(str(self.spec.dtype))
         return [KVCache.zeros(batch, length, self.spec.num_kv_heads, self.spec.head_dim, dtype) for _ in self.blocks]
 
     @staticmethod
@@ -117,7 +130,8 @@ class Model(nnx.Module):
         """Fail early, with the shapes, on inputs that do not fit the model."""
         expected = (*mask_BL.shape, self.columns[0]), (*mask_BL.shape, self.columns[1])
         if (tuple(cat_BLC.shape), tuple(real_BLR.shape)) != expected:
-            raise ValueError(f"inputs cat {tuple(cat_BLC.shape)}, real {tuple(real_BLR.shape)} do not match mask {tuple(mask_BL.shape)}; expected cat {expected[0]} and real {expected[1]}")
+            got = f"cat {tuple(cat_BLC.shape)}, real {tuple(real_BLR.shape)}"
+            raise ValueError(f"inputs {got} do not match mask {tuple(mask_BL.shape)}; expected cat {expected[0]} and real {expected[1]}")
         if cache is not None and len(cache) != len(self.blocks):
             raise ValueError(f"cache has {len(cache)} layers, the model has {len(self.blocks)}")
 

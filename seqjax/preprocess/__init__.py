@@ -7,7 +7,7 @@ import pathlib
 import shutil
 
 from seqjax.data.metadata import SPLITS, Metadata
-from seqjax.preprocess.build import Summary, build, fingerprint
+from seqjax.preprocess.build import Summary, build_folder, fingerprint
 from seqjax.preprocess.read import PreprocessError, input_files
 from seqjax.spec import DataSpec
 
@@ -23,10 +23,8 @@ def _reusable(data: pathlib.Path, digest: str) -> bool:
 
 
 def _report(data: pathlib.Path, metadata: Metadata, summary: Summary) -> None:
-    print(
-        f"preprocess: {summary.rows:,} rows, {summary.sequences:,} sequences "
-        f"({summary.single:,} with a single item, skipped), read in {summary.read_seconds:.2f} s"
-    )
+    single = f" ({summary.single:,} with a single item give no windows)" if summary.single else ""
+    print(f"preprocess: {summary.rows:,} rows, {summary.sequences:,} sequences{single}, read in {summary.read_seconds:.2f} s")
     for name in SPLITS:
         s = metadata.splits[name]
         print(f"preprocess:   {name}: {s.sequences:,} sequences, {s.windows:,} windows, {s.targets:,} targets")
@@ -59,7 +57,7 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int) -> pathlib.P
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
-        metadata, summary = build(spec, temporary, seed=seed, files=files, digest=digest)
+        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, digest=digest)
         _replace(temporary, data)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -33,15 +33,16 @@ class Summary:
     seconds: float
 
 
-def build(spec: DataSpec, folder: pathlib.Path, *, seed: int, files: list[pathlib.Path], digest: str) -> tuple[Metadata, Summary]:
+def build_folder(spec: DataSpec, folder: pathlib.Path, *, seed: int, files: list[pathlib.Path], digest: str) -> tuple[Metadata, Summary]:
     """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist)."""
     start = time.perf_counter()
     table = read.read_table(spec, files)
     read_seconds = time.perf_counter() - start
     ranges = split.split_ranges(spec.split, table.ids, table.lengths, seed)
-    columns = vocab.learn(spec, table.frame, split.train_rows(ranges, table.starts), table.dtypes)
+    train = table.unsort(split.train_rows(ranges, table.starts))
+    columns = vocab.learn(spec, table.frame, train, table.dtypes)
     cat, real = vocab.encode(table.frame, columns)
-    rows = windows.Rows(cat=cat, real=real, position=table.positions, starts=table.starts)
+    rows = windows.Rows(cat=table.sort(cat), real=table.sort(real), position=table.positions, starts=table.starts)
     splits = {}
     for name in SPLITS:
         a, b = ranges[name]

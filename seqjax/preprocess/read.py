@@ -21,22 +21,40 @@ class PreprocessError(ValueError):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Table:
-    """The input sorted by (sequence, position), with sequences as contiguous row ranges."""
+    """The validated input plus the row order that sorts it by (sequence, position).
+
+    Features stay in input order (gathering strings is slow); callers encode them to
+    numbers first and sort the numbers with `sort`.
+    """
 
     frame: pl.DataFrame
-    """Feature columns in sorted order (categoricals as read, reals as Float64)."""
+    """Feature columns in input order (categoricals as read, reals as Float64)."""
+    order: np.ndarray | None
+    """int64 [rows] input row of each sorted row; None when the input is already sorted."""
     positions: np.ndarray
-    """int64 [rows] item positions."""
+    """int64 [rows] item positions, sorted."""
     starts: np.ndarray
-    """int64 [sequences + 1] first row of each sequence, plus the row count."""
+    """int64 [sequences + 1] first sorted row of each sequence, plus the row count."""
     ids: pl.Series
-    """Original id of each sequence, in sorted order."""
+    """Original id of each sequence, ascending."""
     dtypes: dict[str, str]
     """Input dtype of the id and every feature column, as polars names them."""
 
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.starts)
+
+    def sort(self, values: np.ndarray) -> np.ndarray:
+        """Input-order rows -> sorted rows."""
+        return values if self.order is None else values[self.order]
+
+    def unsort(self, values: np.ndarray) -> np.ndarray:
+        """Sorted rows -> input-order rows."""
+        if self.order is None:
+            return values
+        out = np.empty_like(values)
+        out[self.order] = values
+        return out
 
 
 def input_files(pattern: str) -> list[pathlib.Path]:
@@ -134,6 +152,11 @@ def _collect(spec: DataSpec, files: list[pathlib.Path], source: str) -> pl.DataF
         raise PreprocessError(f"{source}: cannot read input: {first}") from None
 
 
+def _dense_codes(ids: pl.Series, distinct: pl.Series) -> np.ndarray:
+    """int64 [rows]: index of each row's id in the ascending `distinct` ids (a hash lookup; ranking strings is slower)."""
+    return ids.replace_strict(distinct, pl.int_range(0, len(distinct), eager=True), return_dtype=pl.Int64).to_numpy()
+
+
 def _sort_order(codes: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
     """Row order sorted by (sequence code, position); None when already sorted."""
     low = positions.min()
@@ -144,7 +167,7 @@ def _sort_order(codes: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
         key = codes * span + (positions - low)
         if np.all(key[1:] >= key[:-1]):
             return None
-        return np.argsort(key, kind="stable")
+        return np.argsort(key)  # keys are unique once duplicates are ruled out, so stability is moot
     return np.lexsort((positions, codes))
 
 
@@ -167,19 +190,16 @@ def read_table(spec: DataSpec, files: list[pathlib.Path]) -> Table:
     id_column = frame[spec.id_column]
     if id_column.dtype == pl.Categorical or isinstance(id_column.dtype, pl.Enum):
         id_column = id_column.cast(pl.String)
-    # dense ranks number the sequences 0.. in ascending id order
-    codes = (id_column.rank("dense") - 1).cast(pl.Int64).to_numpy()
+    ids = id_column.unique().sort()  # sequence k has the k-th smallest id
+    codes = _dense_codes(id_column, ids)
     positions = frame[spec.position_column].cast(pl.Int64).to_numpy()
     order = _sort_order(codes, positions)
-    features = frame.select(c.name for c in spec.columns)
     if order is not None:
         codes, positions = codes[order], positions[order]
-        features = features[order]
-        id_column = id_column.gather(order)
     starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]]).astype(np.int64)
-    ids = id_column.gather(starts[:-1])
     _check_duplicates(codes, positions, ids, spec, source)
-    return Table(frame=_normalise(spec, features), positions=positions, starts=starts, ids=ids, dtypes=dtypes)
+    features = _normalise(spec, frame.select(c.name for c in spec.columns))
+    return Table(frame=features, order=order, positions=positions, starts=starts, ids=ids, dtypes=dtypes)
 
 
 def _normalise(spec: DataSpec, features: pl.DataFrame) -> pl.DataFrame:

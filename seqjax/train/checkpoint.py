@@ -12,6 +12,12 @@ from seqjax.spec import CheckpointSpec
 
 VALID_LOSS = "valid_loss"
 
+# Replicas write disjoint slices of an array in parallel only where a slice is large: for small
+# arrays the per-shape slicing programs cost more to compile than the parallel write saves.
+ocp.type_handlers.register_type_handler(
+    jax.Array, ocp.type_handlers.ArrayHandler(min_slice_bytes_for_replica_parallel=32 * 2**20), override=True
+)
+
 
 def manager(directory: pathlib.Path, spec: CheckpointSpec | None = None, *, read_only: bool = False) -> ocp.CheckpointManager:
     """Latest `keep` checkpoints plus the one with the lowest validation loss are preserved."""

@@ -121,9 +121,9 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult
     state = trainer.state
     step = progress["step"]
     has_valid = meta.splits["valid"].windows > 0
-    tokens_per_step = cfg.batch_size * meta.context
     bar = _progress(progress_bar and lead, step, cfg.steps)
-    pending, tick = None, time.perf_counter()
+    report = StepReporter(log, bar, trainer.schedule, cfg.log_every, cfg.batch_size * meta.context, step)
+    pending = None
     try:
         while step < cfg.steps and not progress["stopped_early"]:
             batch = trainer.device_batch(next(iterator))
@@ -131,19 +131,19 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult
             step += 1
             # Read the previous step's metrics now, so the host never waits on the step just dispatched.
             if pending is not None:
-                _check_and_log(pending, log, bar, trainer, cfg.log_every, tokens_per_step, tick)
+                report(*pending)
             pending = (step, metrics)
             at_eval = has_valid and (step % cfg.eval_every == 0 or step == cfg.steps)
             at_save = step % spec.checkpoint.every == 0 or step == cfg.steps
             if not (at_eval or at_save):
                 continue
-            _check_and_log(pending, log, bar, trainer, cfg.log_every, tokens_per_step, tick)
+            report(*pending)
             pending, valid_loss = None, None
             if at_eval:
-                report = trainer.evaluate(state["params"])
-                valid_loss = report["loss"]
-                log.write({"step": step, "split": "valid", **report})
-                _say(bar, lead, describe_eval(step, report))
+                evaluation = trainer.evaluate(state["params"])
+                valid_loss = evaluation["loss"]
+                log.write({"step": step, "split": "valid", **evaluation})
+                _say(bar, lead, describe_eval(step, evaluation))
                 if progress["best_loss"] is None or valid_loss < progress["best_loss"]:
                     progress.update(best_step=step, best_loss=valid_loss, bad_evals=0)
                 else:
@@ -154,9 +154,8 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult
                         _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
             progress["step"] = step
             checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
-            tick = time.perf_counter()
         if pending is not None:
-            _check_and_log(pending, log, bar, trainer, cfg.log_every, tokens_per_step, tick)
+            report(*pending)
         mngr.wait_until_finished()
     finally:
         if bar is not None:
@@ -166,16 +165,25 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult
     return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
 
 
-def _check_and_log(pending, log: MetricsLog, bar, trainer: Trainer, every: int, tokens_per_step: int, tick: float) -> None:
-    step, metrics = pending
-    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    if not math.isfinite(values["loss"]):
-        raise TrainingError(f"training loss is {values['loss']} at step {step}; lower train.optimizer.lr or check the input data")
-    if bar is not None:
-        bar.update(step - bar.n)
-        bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
-    if step % every == 0:
-        log.write({"step": step, "split": "train", "lr": float(trainer.schedule(step - 1)), **values})
+class StepReporter:
+    """Turns a finished step's metrics into a NaN check, the progress bar and a log line every `every` steps."""
+
+    def __init__(self, log: MetricsLog, bar, schedule, every: int, tokens_per_step: int, step: int):
+        self.log, self.bar, self.schedule, self.every, self.tokens_per_step = log, bar, schedule, every, tokens_per_step
+        self.mark = (step, time.perf_counter())
+
+    def __call__(self, step: int, metrics: dict) -> None:
+        values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not math.isfinite(values["loss"]):
+            raise TrainingError(f"training loss is {values['loss']} at step {step}; lower train.optimizer.lr or check the input data")
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+        if step % self.every == 0:
+            now = time.perf_counter()
+            rate = self.tokens_per_step * (step - self.mark[0]) / max(now - self.mark[1], 1e-9)
+            self.mark = (step, now)
+            self.log.write({"step": step, "split": "train", "lr": float(self.schedule(step - 1)), "tokens_per_s": round(rate, 1), **values})
 
 
 def _progress(enabled: bool, start: int, total: int):

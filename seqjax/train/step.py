@@ -37,7 +37,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, targets: tuple[T
         (loss, per_target), grads = grad_fn(model)
         updates, opt = tx.update(grads, state["opt"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
         metrics.update({f"{t.name}_loss": per_target[t.name]["loss"] / jnp.maximum(per_target[t.name]["count"], 1.0) for t in targets})
         return {"step": state["step"] + 1, "params": params, "opt": opt}, metrics
 

@@ -59,7 +59,8 @@ def test_single_item_sequences_give_nothing(tmp_path):
 def test_time_split_target_ranges(tmp_path):
     path = tmp_path / "t.parquet"
     events = ["a", "b"] * 4 + ["a", "rare"]
-    pl.DataFrame({"sequenceId": ["s"] * 10, "itemPosition": range(10), "event": events, "amount": [float(v) for v in range(10)]}).write_parquet(path)
+    frame = pl.DataFrame({"sequenceId": ["s"] * 10, "itemPosition": range(10), "event": events, "amount": [float(v) for v in range(10)]})
+    frame.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(path)  # statistics must follow the sorted rows
     split = SplitSpec(by=SplitBy.TIME, fractions=(0.6, 0.2, 0.2))
     data = preprocess(data_spec(path, split=split, context=4, stride=4), tmp_path / "run", seed=0)
     # train targets are rows [1, 6), valid [6, 8), test [8, 10); earlier rows are context only
