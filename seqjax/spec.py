@@ -68,6 +68,18 @@ class OutputFormat(enum.StrEnum):
 
 class InferMode(enum.StrEnum):
     PREDICT = "predict"
+    """The next item after each window."""
+    PROBABILITIES = "probabilities"
+    """The probability of every class of each categorical target, for the next item."""
+    GENERATE = "generate"
+    """Continue each sequence for `infer.steps` items."""
+    EMBED = "embed"
+    """One vector per sequence (or window)."""
+
+
+class Pooling(enum.StrEnum):
+    LAST = "last"
+    MEAN = "mean"
 
 
 def _fail(key: str, value: Any, allowed: str) -> typing.NoReturn:
@@ -153,6 +165,8 @@ class ModelSpec:
     dtype: DType = DType.FLOAT32
     """Compute dtype; parameters, optimizer state and losses stay float32."""
     rope_base: float = 10000.0
+    remat: bool = False
+    """Recompute each block's activations in the backward pass instead of storing them (less memory, more compute)."""
 
     def __post_init__(self):
         for key in ("dim", "layers", "heads"):
@@ -254,6 +268,8 @@ class TrainSpec:
     steps: int = 1000
     optimizer: AdamW = AdamW()
     schedule: Cosine | Constant = Cosine()
+    accumulate: int = 1
+    """Micro-batches per optimizer step (gradient accumulation); `batch_size` stays the global batch per step."""
     eval_every: int = 200
     eval_batches: int = 0
     """Validation batches per evaluation; 0 evaluates the whole validation split."""
@@ -261,11 +277,13 @@ class TrainSpec:
     early_stopping: EarlyStopping = EarlyStopping()
 
     def __post_init__(self):
-        for key in ("batch_size", "steps", "eval_every", "log_every"):
+        for key in ("batch_size", "steps", "accumulate", "eval_every", "log_every"):
             if getattr(self, key) < 1:
                 _fail(f"train.{key}", getattr(self, key), "must be at least 1")
         if not self.targets:
             _fail("train.targets", [], "needs at least one target column")
+        if self.batch_size % self.accumulate:
+            _fail("train.accumulate", self.accumulate, f"must divide train.batch_size ({self.batch_size})")
         for name, weight in self.weights.items():
             if name not in self.targets:
                 _fail(f"train.weights.{name}", weight, f"names no target; targets are {list(self.targets)}")
@@ -319,16 +337,82 @@ class CheckpointSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Sampling:
+    temperature: float = 0.0
+    """0 is greedy (argmax); otherwise logits are divided by it before sampling."""
+    top_k: int = 0
+    """Sample among the k most likely classes; 0 keeps all."""
+    top_p: float = 1.0
+    """Sample among the most likely classes whose probabilities add up to p; 1 keeps all."""
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.temperature < 0:
+            _fail("infer.sampling.temperature", self.temperature, "must be 0 (greedy) or positive")
+        if self.top_k < 0:
+            _fail("infer.sampling.top_k", self.top_k, "must be 0 (all classes) or positive")
+        if not 0.0 < self.top_p <= 1.0:
+            _fail("infer.sampling.top_p", self.top_p, "must be in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EmbedSpec:
+    layer: int = -1
+    """Which block's output to embed: 0..layers-1, or -1 for the final (normed) hidden state."""
+    pooling: Pooling = Pooling.LAST
+    per: Literal["sequence", "window"] = "sequence"
+    """One vector per sequence (its last window) or one per window."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class InferSpec:
     mode: InferMode = InferMode.PREDICT
     split: Literal["train", "valid", "test"] = "test"
-    """Which preprocessed split to predict."""
+    """Which preprocessed split to read when no `input` is given."""
+    input: str = ""
+    """Raw long-format data (file, folder or glob) to infer on instead of a split; stored vocabularies and statistics apply."""
+    output: str = ""
+    """Where results go; default `workdir/predictions/<mode>-<split or input name>.<format>`."""
     format: OutputFormat = OutputFormat.PARQUET
     batch_size: int = 256
+    steps: int = 10
+    """Items to generate per sequence (mode = generate)."""
+    sampling: Sampling = Sampling()
+    embed: EmbedSpec = EmbedSpec()
 
     def __post_init__(self):
         if self.batch_size < 1:
             _fail("infer.batch_size", self.batch_size, "must be at least 1")
+        if self.steps < 1:
+            _fail("infer.steps", self.steps, "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PreprocessSpec:
+    workers: int = 1
+    """Worker processes; each sorts, windows and writes its own buckets of sequences."""
+    buckets: int = 0
+    """Hash buckets of sequences processed one at a time per worker (bounds memory); 0 picks from the input size."""
+
+    def __post_init__(self):
+        if self.workers < 1:
+            _fail("preprocess.workers", self.workers, "must be at least 1")
+        if self.buckets < 0:
+            _fail("preprocess.buckets", self.buckets, "must be 0 (automatic) or positive")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DistributedSpec:
+    """Multi-process jobs; left empty, JAX detects SLURM, Open MPI and Cloud TPU by itself."""
+
+    coordinator_address: str = ""
+    """host:port of process 0; empty reads JAX_COORDINATOR_ADDRESS or auto-detects."""
+    num_processes: int = 0
+    """0 reads JAX_NUM_PROCESSES or auto-detects."""
+    process_id: int = -1
+    """-1 reads JAX_PROCESS_ID or auto-detects."""
+    cpu_collectives: Literal["gloo", "mpi", "none"] = "gloo"
+    """Collectives between CPU processes (tests and CPU clusters)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -343,6 +427,8 @@ class Spec:
     mesh: MeshSpec = MeshSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
     infer: InferSpec = InferSpec()
+    preprocess: PreprocessSpec = PreprocessSpec()
+    distributed: DistributedSpec = DistributedSpec()
 
     def __post_init__(self):
         columns = [c.name for c in self.data.columns]
@@ -478,7 +564,10 @@ def resolve_paths(spec: Spec, base: pathlib.Path) -> Spec:
         return p if pathlib.Path(p).is_absolute() else str((base / p).resolve())
 
     data = dataclasses.replace(spec.data, input=absolute(spec.data.input))
-    return dataclasses.replace(spec, data=data, workdir=absolute(spec.workdir))
+    infer = dataclasses.replace(
+        spec.infer, input=absolute(spec.infer.input) if spec.infer.input else "", output=absolute(spec.infer.output) if spec.infer.output else ""
+    )
+    return dataclasses.replace(spec, data=data, infer=infer, workdir=absolute(spec.workdir))
 
 
 def to_dict(obj) -> Any:

@@ -63,8 +63,15 @@ def make_predict_step(graphdef, targets: tuple[objective.Target, ...]):
 
 def predict(spec: Spec, *, split: str | None = None, progress_bar: bool = True) -> tuple[pathlib.Path, dict]:
     """Write predictions for `split` (default `infer.split`) and return (path, quality summary)."""
+    from seqjax.model import activate
+
     split = split or spec.infer.split
     trainer, step = restored_trainer(spec)
+    with activate(trainer.mesh):
+        return _predict(spec, split, trainer, step, progress_bar)
+
+
+def _predict(spec: Spec, split: str, trainer, step: int, progress_bar: bool) -> tuple[pathlib.Path, dict]:
     meta = trainer.meta
     step_fn = jax.jit(
         make_predict_step(trainer.graphdef, trainer.targets),

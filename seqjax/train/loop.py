@@ -97,7 +97,15 @@ class Trainer:
 
 def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult:
     """Train from the latest checkpoint (or from scratch) to `train.steps` or early stopping."""
+    from seqjax.model import activate
+
     trainer = Trainer(spec, devices)
+    with activate(trainer.mesh):
+        return _train(trainer, progress_bar)
+
+
+def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
+    spec = trainer.spec
     meta, cfg = trainer.meta, spec.train
     fingerprint = run_fingerprint(spec, meta)
     lead = jax.process_index() == 0
