@@ -1,6 +1,5 @@
 """Training on a real mesh: sharded == single device, exact resume after SIGKILL, NaN handling, checkpoints kept."""
 
-import json
 import os
 import pathlib
 import signal
