@@ -44,6 +44,24 @@ def _replace(temporary: pathlib.Path, data: pathlib.Path) -> None:
         temporary.rename(data)
 
 
+def _remove_leftovers(workdir: pathlib.Path) -> None:
+    """Delete temporary folders of earlier runs that were killed (their process no longer exists)."""
+    for folder in list(workdir.glob(".data.tmp-*")) + list(workdir.glob(".data.old-*")):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int) -> pathlib.Path:
     """Make `workdir/data` hold the shards and metadata for `spec`, reusing it when nothing changed."""
     workdir = pathlib.Path(workdir)
@@ -53,6 +71,7 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int) -> pathlib.P
     if _reusable(data, digest):
         print(f"preprocess: reusing {data} (same input and settings)")
         return data
+    _remove_leftovers(workdir)
     temporary = workdir / f".data.tmp-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)

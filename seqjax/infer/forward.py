@@ -1,0 +1,91 @@
+"""Pure functions of (parameters, a batch of windows) for inference: next-item outputs and embeddings.
+
+Windows are right-aligned, as in training: the last slot holds a sequence's last item,
+shorter sequences are left-padded (mask False), positions are the slots 0..L-1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from seqjax.data.metadata import Metadata
+from seqjax.infer.sample import user_logits
+from seqjax.model import Model
+from seqjax.spec import Pooling
+
+# Shapes: B batch, L length (context), C categorical columns, R real columns, D dim, V vocab.
+
+
+def _placeholder(leaf: jax.ShapeDtypeStruct) -> jax.Array:
+    """A stand-in for a non-parameter variable (dropout RNG state), which inference never reads."""
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        return jax.random.key(0) if not leaf.shape else jax.random.split(jax.random.key(0), leaf.shape)
+    return jnp.zeros(leaf.shape, leaf.dtype)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Network:
+    """The model's structure without its weights: merge parameters in to get a Model (inside jit)."""
+
+    graphdef: nnx.GraphDef
+    rest: nnx.State
+    """Abstract non-parameter state (shapes only)."""
+    meta: Metadata
+    targets: tuple[str, ...]
+
+    def model(self, params: nnx.State) -> Model:
+        return nnx.merge(self.graphdef, params, jax.tree.map(_placeholder, self.rest))
+
+    @property
+    def categorical_targets(self) -> tuple[str, ...]:
+        return tuple(t for t in self.targets if self.meta.column(t).kind == "categorical")
+
+
+def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> dict[str, jax.Array]:
+    """The next item after each window: per categorical target `<t>` (argmax id) and `<t>.probs`
+    (probabilities of every id, 0 on padding and unknown); per real target the standardised value."""
+    outputs, _ = net.model(params)(cat_BLC, real_BLR, mask_BL)
+    out = {}
+    for target in net.targets:
+        last = outputs[target][:, -1]
+        if net.meta.column(target).kind == "categorical":
+            logits_BV = user_logits(last)
+            out[target] = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
+            out[f"{target}.probs"] = jax.nn.softmax(logits_BV, axis=-1)
+        else:
+            out[target] = last
+    return out
+
+
+def hidden_at(model: Model, layer: int, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> jax.Array:
+    """float32 x_BLD: block `layer`'s output (the residual stream), or the final normed state for -1."""
+    if layer == -1:
+        return model.hidden(cat_BLC, real_BLR, mask_BL)[0]
+    positions_BL = jnp.broadcast_to(jnp.arange(mask_BL.shape[1], dtype=jnp.int32), mask_BL.shape)
+    x_BLD = model.embed(cat_BLC, real_BLR, positions_BL, deterministic=True)
+    for block in list(model.blocks)[: layer + 1]:
+        x_BLD, _ = block(x_BLD, positions_BL, mask_BL, None, deterministic=True)
+    return x_BLD.astype(jnp.float32)
+
+
+def embed(
+    net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array, *, layer: int, pooling: Pooling
+) -> jax.Array:
+    """float32 [B, D]: one vector per window, the last item's or the mean over real items."""
+    x_BLD = hidden_at(net.model(params), layer, cat_BLC, real_BLR, mask_BL)
+    if pooling == Pooling.LAST:
+        return x_BLD[:, -1]
+    weight_BL1 = mask_BL.astype(jnp.float32)[..., None]
+    return jnp.sum(x_BLD * weight_BL1, axis=1) / jnp.maximum(jnp.sum(weight_BL1, axis=1), 1.0)
+
+
+def check_layer(layer: int, layers: int) -> None:
+    """`layer` must name a block (0..layers-1) or the final state (-1)."""
+    if not -1 <= layer < layers:
+        from seqjax.spec import SpecError
+
+        raise SpecError(f"infer.embed.layer = {layer}: must be -1 (final normed state) or a block index 0..{layers - 1}")

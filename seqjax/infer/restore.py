@@ -1,0 +1,75 @@
+"""What inference needs from a run: its spec, its metadata and the best checkpoint's parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+
+from seqjax import spec as spec_module
+from seqjax.data.metadata import Metadata
+from seqjax.spec import Spec, SpecError
+
+SPEC_FILE = "spec.json"
+"""The resolved spec, written into the workdir when training starts, so a run folder is self-describing."""
+
+
+class InferenceError(RuntimeError):
+    """Inference cannot run (no data or checkpoint yet); the message names the path."""
+
+
+def write_spec(spec: Spec) -> pathlib.Path:
+    """Save the resolved spec as `workdir/spec.json` (atomically)."""
+    path = spec.workpath / SPEC_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(spec_module.to_dict(spec), indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def spec_of(path: str | pathlib.Path, overrides=()) -> Spec:
+    """A spec from a TOML file, or from the `spec.json` in a run folder (its workdir becomes that folder)."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        saved = path / SPEC_FILE
+        if not saved.exists():
+            raise SpecError(f"{path}: not a run folder (no {SPEC_FILE}); pass the spec's TOML file instead")
+        table = json.loads(saved.read_text())
+        spec = spec_module._build(Spec, table, "", str(saved))
+        spec = dataclasses.replace(spec, workdir=str(path.resolve()))
+        if overrides:
+            raise SpecError(f"{path}: overrides apply to TOML specs only; got {list(overrides)}")
+        return spec
+    return spec_module.load_spec(path, overrides)
+
+
+def read_metadata(spec: Spec) -> Metadata:
+    data_dir = spec.workpath / "data"
+    if not (data_dir / "metadata.json").exists():
+        raise InferenceError(f"{data_dir}: no preprocessed data; run `seqjax preprocess` (or `seqjax run`) first")
+    return Metadata.read(data_dir)
+
+
+def restore_params(spec: Spec, params_abstract):
+    """(parameters of the best checkpoint laid out like `params_abstract`, its step); optimizer state is not read."""
+    import orbax.checkpoint as ocp
+
+    from seqjax.train import checkpoint
+    from seqjax.train.loop import checkpoint_dir
+
+    directory = checkpoint_dir(spec)
+    mngr = checkpoint.manager(directory, read_only=True) if directory.exists() else None
+    step = checkpoint.best_step(mngr) if mngr is not None else None
+    if step is None:
+        raise InferenceError(f"{directory}: no checkpoint; run `seqjax train` (or `seqjax run`) first")
+    target = {"params": params_abstract}
+    args = ocp.args.PyTreeRestore(item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)
+    try:
+        restored = mngr.restore(step, args=ocp.args.Composite(state=args))
+    except (ValueError, KeyError) as error:
+        raise InferenceError(f"{directory}: the checkpoint at step {step} does not fit the spec's model ({str(error).splitlines()[0]})") from None
+    finally:
+        mngr.close()
+    return restored["state"]["params"], step
