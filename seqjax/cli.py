@@ -1,17 +1,21 @@
-"""`seqjax run|preprocess|train|infer|validate spec.toml [--set key=value ...]`."""
+"""`seqjax run|preprocess|train|infer|export|validate spec.toml [--set key=value ...]`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import warnings
 
-from seqjax.spec import SpecError, load_spec
+from seqjax.spec import InferMode, SpecError, load_spec
 
 COMMANDS = {
-    "run": "preprocess, train and predict",
+    "run": "preprocess, train, export and infer",
     "preprocess": "validate the input table and write shards + metadata.json",
     "train": "train (resuming from the latest checkpoint if there is one)",
-    "infer": "predict with the best checkpoint and write long-format results",
+    "infer": "run infer.mode (predict, probabilities, generate, embed) with the best checkpoint; long-format results",
+    "export": "write jax.export artifacts, weights and metadata to workdir/export",
     "validate": "check a spec without running anything",
 }
 
@@ -25,7 +29,20 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a spec key, TOML value syntax (e.g. --set model.dim=64)")
         if name != "validate":
             command.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if name == "infer":
+            command.add_argument("--input", metavar="PATH", help="new long-format data (file, folder or glob) instead of a split; same as --set infer.input=PATH")
+            command.add_argument("--mode", choices=[m.value for m in InferMode], help="same as --set infer.mode=MODE")
     return root
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """--set values, then the infer flags as overrides (a relative --input is relative to the working directory)."""
+    overrides = list(args.overrides)
+    if getattr(args, "input", None):
+        overrides.append(f"infer.input={json.dumps(os.path.abspath(args.input))}")
+    if getattr(args, "mode", None):
+        overrides.append(f"infer.mode={json.dumps(args.mode)}")
+    return overrides
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -33,6 +50,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     errors: list[type[Exception]] = [SpecError]
     if "seqjax.preprocess" in sys.modules:
         errors.append(sys.modules["seqjax.preprocess"].PreprocessError)
+    if "seqjax.infer.inputs" in sys.modules:
+        errors.append(sys.modules["seqjax.infer.inputs"].InputError)
     return tuple(errors)
 
 
@@ -40,13 +59,13 @@ def _runtime_errors() -> tuple[type[Exception], ...]:
     errors: list[type[Exception]] = []
     if "seqjax.train.loop" in sys.modules:
         errors.append(sys.modules["seqjax.train.loop"].TrainingError)
-    if "seqjax.infer.predict" in sys.modules:
-        errors.append(sys.modules["seqjax.infer.predict"].InferenceError)
+    if "seqjax.infer.restore" in sys.modules:
+        errors.append(sys.modules["seqjax.infer.restore"].InferenceError)
     return tuple(errors)
 
 
 def execute(args: argparse.Namespace) -> None:
-    spec = load_spec(args.spec, args.overrides)
+    spec = load_spec(args.spec, _overrides(args))
     if args.command == "validate":
         print(f"{args.spec}: ok ({spec.name}: {len(spec.data.columns)} columns, targets {', '.join(spec.train.targets)}, workdir {spec.workdir})")
         return
@@ -61,20 +80,34 @@ def execute(args: argparse.Namespace) -> None:
     elif args.command == "train":
         result = experiment.train(spec, progress_bar=progress)
         print(f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}")
+    elif args.command == "export":
+        print(f"export: {experiment.export(spec)}")
     else:
         run = experiment.run if args.command == "run" else experiment.infer
-        path, quality = run(spec, progress_bar=progress)
-        from seqjax.infer.predict import describe_quality
+        _describe(run(spec, progress_bar=progress))
 
-        print(f"predictions: {path}")
+
+def _describe(result) -> None:
+    from seqjax.infer.quality import describe_quality
+
+    label = "predictions" if result.mode == InferMode.PREDICT else result.mode.value
+    print(f"{label}: {result.path} ({result.rows:,} rows)")
+    if result.quality:
         print("quality on the predicted items (model vs naive baselines):")
-        print("\n".join(describe_quality(quality)))
+        print("\n".join(describe_quality(result.quality)))
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. unseen categories) as one line on stderr, without a source location."""
+    print(f"seqjax: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        execute(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            execute(args)
     except KeyboardInterrupt:
         print("seqjax: interrupted", file=sys.stderr)
         return 130

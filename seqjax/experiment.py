@@ -11,25 +11,41 @@ def preprocess(spec: Spec) -> pathlib.Path:
     """Shards and metadata under `workdir/data` (reused when inputs and settings are unchanged)."""
     from seqjax.preprocess import preprocess as run_preprocess
 
-    return run_preprocess(spec.data, spec.workpath, seed=spec.seed)
+    return run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess)
 
 
 def train(spec: Spec, *, progress_bar: bool = True, devices=None):
-    """Train (or resume) to `train.steps` on `devices` (default: all); returns a TrainResult."""
+    """Train (or resume) to `train.steps` on `devices` (default: all); returns a TrainResult.
+
+    The resolved spec is saved as `workdir/spec.json` first, so `seqjax.load(workdir)` works.
+    """
+    import jax
+
+    from seqjax.infer.restore import write_spec
     from seqjax.train.loop import train as run_train
 
+    if jax.process_index() == 0:
+        write_spec(spec)
     return run_train(spec, progress_bar=progress_bar, devices=devices)
 
 
-def infer(spec: Spec, *, progress_bar: bool = True) -> tuple[pathlib.Path, dict]:
-    """Predictions from the best checkpoint; returns (output path, quality summary)."""
-    from seqjax.infer.predict import predict
+def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
+    """Run `infer.mode` with the best checkpoint; returns an InferResult (output path, rows, quality summary)."""
+    from seqjax.infer.run import infer as run_infer
 
-    return predict(spec, progress_bar=progress_bar)
+    return run_infer(spec, progress_bar=progress_bar, devices=devices)
 
 
-def run(spec: Spec, *, progress_bar: bool = True) -> tuple[pathlib.Path, dict]:
-    """Preprocess, train and infer."""
+def export(spec: Spec) -> pathlib.Path:
+    """Serialized inference functions, weights and metadata under `workdir/export`."""
+    from seqjax.infer.export import export as run_export
+
+    return run_export(spec)
+
+
+def run(spec: Spec, *, progress_bar: bool = True):
+    """Preprocess, train, export and infer."""
     preprocess(spec)
     train(spec, progress_bar=progress_bar)
+    export(spec)
     return infer(spec, progress_bar=progress_bar)

@@ -29,20 +29,16 @@ def write_spec(spec: Spec) -> pathlib.Path:
     return path
 
 
-def spec_of(path: str | pathlib.Path, overrides=()) -> Spec:
+def spec_of(path: str | pathlib.Path) -> Spec:
     """A spec from a TOML file, or from the `spec.json` in a run folder (its workdir becomes that folder)."""
     path = pathlib.Path(path)
-    if path.is_dir():
-        saved = path / SPEC_FILE
-        if not saved.exists():
-            raise SpecError(f"{path}: not a run folder (no {SPEC_FILE}); pass the spec's TOML file instead")
-        table = json.loads(saved.read_text())
-        spec = spec_module._build(Spec, table, "", str(saved))
-        spec = dataclasses.replace(spec, workdir=str(path.resolve()))
-        if overrides:
-            raise SpecError(f"{path}: overrides apply to TOML specs only; got {list(overrides)}")
-        return spec
-    return spec_module.load_spec(path, overrides)
+    if not path.is_dir():
+        return spec_module.load_spec(path)
+    saved = path / SPEC_FILE
+    if not saved.exists():
+        raise SpecError(f"{path}: not a run folder (no {SPEC_FILE}); pass the spec's TOML file instead")
+    spec = spec_module.spec_from_dict(json.loads(saved.read_text()), str(saved))
+    return dataclasses.replace(spec, workdir=str(path.resolve()))
 
 
 def read_metadata(spec: Spec) -> Metadata:
@@ -60,16 +56,20 @@ def restore_params(spec: Spec, params_abstract):
     from seqjax.train.loop import checkpoint_dir
 
     directory = checkpoint_dir(spec)
-    mngr = checkpoint.manager(directory, read_only=True) if directory.exists() else None
-    step = checkpoint.best_step(mngr) if mngr is not None else None
-    if step is None:
-        raise InferenceError(f"{directory}: no checkpoint; run `seqjax train` (or `seqjax run`) first")
-    target = {"params": params_abstract}
-    args = ocp.args.PyTreeRestore(item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)
+    missing = InferenceError(f"{directory}: no checkpoint; run `seqjax train` (or `seqjax run`) first")
+    if not directory.exists():
+        raise missing
+    mngr = checkpoint.manager(directory, read_only=True)
     try:
-        restored = mngr.restore(step, args=ocp.args.Composite(state=args))
-    except (ValueError, KeyError) as error:
-        raise InferenceError(f"{directory}: the checkpoint at step {step} does not fit the spec's model ({str(error).splitlines()[0]})") from None
+        step = checkpoint.best_step(mngr)
+        if step is None:
+            raise missing
+        target = {"params": params_abstract}
+        args = ocp.args.PyTreeRestore(item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)
+        try:
+            restored = mngr.restore(step, args=ocp.args.Composite(state=args))
+        except (ValueError, KeyError) as error:
+            raise InferenceError(f"{directory}: the checkpoint at step {step} does not fit the spec's model ({str(error).splitlines()[0]})") from None
     finally:
         mngr.close()
     return restored["state"]["params"], step

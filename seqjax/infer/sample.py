@@ -69,6 +69,6 @@ def step_keys(keys_B2: jax.Array, step: jax.Array | int, column: int) -> jax.Arr
     return fold(fold(keys_B2, step), column)
 
 
-def row_keys(seed: int, rows_B) -> jax.Array:
-    """uint32 [B, 2]: one key per sequence from the seed and the sequence's row in the input."""
-    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.PRNGKey(seed), jnp.asarray(rows_B, jnp.uint32))
+def row_keys(seed: int | jax.Array, rows_B) -> jax.Array:
+    """uint32 [B, 2]: one key per sequence from the seed and the sequence's row in the input (both may be traced)."""
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.PRNGKey(seed), jnp.asarray(rows_B).astype(jnp.uint32))

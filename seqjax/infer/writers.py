@@ -69,8 +69,8 @@ def _temporary(path: pathlib.Path) -> pathlib.Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def _write_one(frame: pl.DataFrame, path: pathlib.Path) -> None:
-    if path.suffix == ".csv":
+def _write_one(frame: pl.DataFrame, path: pathlib.Path, suffix: str) -> None:
+    if suffix == ".csv":
         frame.write_csv(path)
     else:
         frame.write_parquet(path)
@@ -81,7 +81,7 @@ def write_frame(frame: pl.DataFrame, path: pathlib.Path) -> None:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
-    _write_one(frame, tmp)
+    _write_one(frame, tmp, path.suffix)
     os.replace(tmp, path)
 
 
@@ -119,7 +119,7 @@ class PartWriter:
 
     def _part(self, frame: pl.DataFrame) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        _write_one(frame, self.folder / f"part-{self.parts:05d}{self.path.suffix}")
+        _write_one(frame, self.folder / f"part-{self.parts:05d}{self.path.suffix}", self.path.suffix)
         self.parts += 1
 
     def close(self, empty: pl.DataFrame) -> pathlib.Path:

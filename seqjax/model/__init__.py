@@ -1,7 +1,7 @@
 """The model: per-column embeddings -> causal transformer -> per-target heads, sharded by logical names."""
 
 from seqjax.model.attention import KVCache
-from seqjax.model.sharding import RULES, activate, batch_sharding, logical_spec, make_mesh, param_shardings
+from seqjax.model.sharding import RULES, activate, batch_sharding, local_rows, logical_spec, make_mesh, param_shardings
 from seqjax.model.transformer import Model, abstract_model, create_model
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "activate",
     "batch_sharding",
     "create_model",
+    "local_rows",
     "logical_spec",
     "make_mesh",
     "param_shardings",

@@ -53,6 +53,40 @@ def attention_mask(query_slots_BL: jax.Array, key_valid_BS: jax.Array) -> jax.Ar
     return allowed_BLS[:, None, :, :]
 
 
+def padding_bias(valid_BS: jax.Array, length: int, dtype) -> jax.Array:
+    """[B, 1, L, S] additive bias: 0 where a key may be seen, very negative on padded keys (but not the query itself).
+
+    Together with a causal mask this is `attention_mask` for L queries at slots 0..L-1 and S = L keys.
+    """
+    S = valid_BS.shape[1]
+    own_LS = jnp.arange(length)[:, None] == jnp.arange(S)[None, :]
+    allowed_B1LS = valid_BS[:, None, None, :] | own_LS[None, None]
+    return jnp.where(allowed_B1LS, 0.0, jnp.finfo(dtype).min / 2).astype(dtype)
+
+
+def fused_attention(q_BLHK: jax.Array, k_BLGK: jax.Array, v_BLGK: jax.Array, valid_BL: jax.Array, implementation: str | None = None) -> jax.Array | None:
+    """Causal attention over one window through cuDNN's fused (flash) kernel, or None where it does not apply.
+
+    cuDNN takes causality as a flag and the padding as a bias (its sequence-length form assumes
+    right padding; windows here are left-padded). It is used on GPU for bfloat16/float16 compute
+    with head widths it supports; everything else (CPU, TPU, float32, decoding with a cache) goes
+    through XLA's implementation with a boolean mask. `implementation` forces a backend (tests).
+    """
+    L, K = q_BLHK.shape[1], q_BLHK.shape[-1]
+    if implementation is None:
+        supported = jax.default_backend() == "gpu" and q_BLHK.dtype in (jnp.bfloat16, jnp.float16) and K % 8 == 0 and K <= 128 and L % 2 == 0
+        if not supported:
+            return None
+        implementation = "cudnn"
+    bias_B1LS = padding_bias(valid_BL, L, q_BLHK.dtype)
+    try:
+        return jax.nn.dot_product_attention(q_BLHK, k_BLGK, v_BLGK, bias=bias_B1LS, is_causal=True, implementation=implementation)
+    except (NotImplementedError, ValueError, RuntimeError):
+        if implementation != "cudnn":
+            raise
+        return None  # this cuDNN build rejects the shapes: fall back to XLA
+
+
 class Attention(nnx.Module):
     """Causal GQA; H query heads share G key/value heads."""
 
@@ -92,8 +126,10 @@ class Attention(nnx.Module):
         else:
             cache = _write(cache, k_BLGK, v_BLGK, mask_BL)
             k_BSGK, v_BSGK, valid_BS, start = cache.k_BSGK, cache.v_BSGK, cache.mask_BS, cache.index - L
-        slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
-        y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS))
+        y_BLHK = fused_attention(q_BLHK, k_BSGK, v_BSGK, valid_BS) if cache is None else None
+        if y_BLHK is None:
+            slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
+            y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS))
         return self.dropout(self.out(y_BLHK), deterministic=deterministic), cache
 
 

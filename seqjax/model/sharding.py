@@ -64,6 +64,22 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, logical_spec(("batch",)))
 
 
+def local_rows(sharding: NamedSharding, global_batch: int) -> list[int]:
+    """Rows of a global batch that this process's devices hold, increasing: what its input pipeline loads.
+
+    One process: every row. Processes that split the batch axes: their own block. Processes that
+    differ only along `tensor`: the same rows (they are replicas of one batch shard).
+    """
+    axes = sharding.spec[0] if len(sharding.spec) else None
+    shards = _axis_size(axes, dict(sharding.mesh.shape))
+    if global_batch % shards:
+        raise ValueError(f"a global batch of {global_batch} rows must be divisible by the {shards} devices of the mesh axes {axes}")
+    rows: set[int] = set()
+    for index in sharding.addressable_devices_indices_map((global_batch,)).values():
+        rows.update(range(*index[0].indices(global_batch)))
+    return sorted(rows)
+
+
 @contextlib.contextmanager
 def activate(mesh: Mesh) -> Iterator[Mesh]:
     """Make `mesh` current and the logical names resolvable (model creation and forward passes)."""

@@ -9,6 +9,9 @@ Shape suffixes used across seqjax/model:
 Inputs follow the metadata's column order: cat_BLC holds the categorical columns'
 ids (0 = padding), real_BLR the standardised real columns, mask_BL is False on
 padding. Parameters are float32; activations use `ModelSpec.dtype`; outputs are float32.
+Attention logits and softmax, norm statistics and the heads compute in float32 whatever
+the compute dtype. With `ModelSpec.remat`, each block's activations are recomputed in
+the backward pass instead of stored (the KV-cache path never rematerializes).
 
 Dropout: each dropout layer owns an RNG stream forked from `rngs["dropout"]`; its
 key and count are part of `nnx.state(model)` (`nnx.RngState`). A pure train step
@@ -106,6 +109,10 @@ class Model(nnx.Module):
         self._check_inputs(cat_BLC, real_BLR, mask_BL, cache)
         positions_BL = self._positions(mask_BL, positions_BL, cache)
         x_BLD = constrain(self.embed(cat_BLC, real_BLR, positions_BL, deterministic=deterministic), ACTIVATION)
+        if cache is None and self.spec.remat:
+            for block in self.blocks:
+                x_BLD = _rematerialized(block, x_BLD, positions_BL, mask_BL, deterministic)
+            return self.norm(x_BLD).astype(jnp.float32), None
         new_cache = None if cache is None else []
         for i, block in enumerate(self.blocks):
             x_BLD, layer_cache = block(x_BLD, positions_BL, mask_BL, None if cache is None else cache[i], deterministic=deterministic)
@@ -134,6 +141,15 @@ class Model(nnx.Module):
             raise ValueError(f"inputs {got} do not match mask {tuple(mask_BL.shape)}; expected cat {expected[0]} and real {expected[1]}")
         if cache is not None and len(cache) != len(self.blocks):
             raise ValueError(f"cache has {len(cache)} layers, the model has {len(self.blocks)}")
+
+
+def _rematerialized(block: Block, x_BLD: jax.Array, positions_BL: jax.Array, mask_BL: jax.Array, deterministic: bool) -> jax.Array:
+    """One block whose activations are recomputed in the backward pass: only its input x_BLD is kept."""
+
+    def apply(block: Block, x_BLD: jax.Array, positions_BL: jax.Array, mask_BL: jax.Array) -> jax.Array:
+        return block(x_BLD, positions_BL, mask_BL, None, deterministic=deterministic)[0]
+
+    return nnx.remat(apply)(block, x_BLD, positions_BL, mask_BL)
 
 
 # ----------------------------------------------------------------------------- creation on a mesh

@@ -9,7 +9,7 @@ import shutil
 from seqjax.data.metadata import SPLITS, Metadata
 from seqjax.preprocess.build import Summary, build_folder, fingerprint
 from seqjax.preprocess.read import PreprocessError, input_files
-from seqjax.spec import DataSpec
+from seqjax.spec import DataSpec, PreprocessSpec
 
 __all__ = ["PreprocessError", "preprocess"]
 
@@ -29,7 +29,8 @@ def _report(data: pathlib.Path, metadata: Metadata, summary: Summary) -> None:
         s = metadata.splits[name]
         print(f"preprocess:   {name}: {s.sequences:,} sequences, {s.windows:,} windows, {s.targets:,} targets")
     rate = summary.rows / max(summary.seconds, 1e-9)
-    print(f"preprocess: wrote {data} in {summary.seconds:.2f} s ({rate:,.0f} rows/s)")
+    where = f" in {summary.buckets} buckets on {summary.workers} worker{'s' if summary.workers > 1 else ''}" if summary.buckets > 1 else ""
+    print(f"preprocess: wrote {data}{where} in {summary.seconds:.2f} s ({rate:,.0f} rows/s)")
 
 
 def _replace(temporary: pathlib.Path, data: pathlib.Path) -> None:
@@ -62,8 +63,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int) -> pathlib.Path:
-    """Make `workdir/data` hold the shards and metadata for `spec`, reusing it when nothing changed."""
+def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: PreprocessSpec = PreprocessSpec()) -> pathlib.Path:
+    """Make `workdir/data` hold the shards and metadata for `spec`, reusing it when nothing changed.
+
+    `options` sets worker processes and buckets; they change speed and memory, never the output
+    (so they are not part of the fingerprint).
+    """
     workdir = pathlib.Path(workdir)
     data = workdir / "data"
     files = input_files(spec.input)
@@ -76,7 +81,7 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int) -> pathlib.P
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
-        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, digest=digest)
+        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, digest=digest, options=options)
         _replace(temporary, data)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

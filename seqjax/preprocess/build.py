@@ -1,19 +1,35 @@
-"""One preprocessing run into a given folder: read, split, encode, window, write, describe."""
+"""One preprocessing run into a given folder, in passes whose memory is one bucket, not the dataset.
+
+1. Streaming passes over the whole input: validate (rows, nulls, non-finite reals) and count the
+   items of every sequence (one row per sequence). Splits are decided here, for all sequences.
+2. Each bucket (a range of ids holding about the same number of rows) is read, sorted and
+   checked for duplicates, and reports its train rows' distinct values and exact sums.
+3. The parts merge into vocabularies and statistics; each bucket is read again, encoded,
+   windowed and written as its own shards.
+Buckets run in worker processes when `workers > 1`. Splits, vocabularies, statistics, sequence
+tables and the windows in shard order do not depend on the number of buckets or workers.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
+import multiprocessing
+import operator
 import pathlib
+import shutil
 import time
+from typing import Callable, Sequence
 
 import numpy as np
 
 from seqjax import spec as spec_module
-from seqjax.data.metadata import SPLITS, VERSION, Metadata
-from seqjax.preprocess import read, split, vocab, windows, write
-from seqjax.spec import DataSpec
+from seqjax.data.metadata import SPLITS, VERSION, Metadata, SplitMeta
+from seqjax.preprocess import bucket, read, split, vocab, write
+from seqjax.spec import DataSpec, PreprocessSpec
 
 
 def fingerprint(spec: DataSpec, seed: int, files: list[pathlib.Path]) -> str:
@@ -29,45 +45,127 @@ class Summary:
     sequences: int
     single: int
     """Sequences with one item: nothing to predict, so they give no windows."""
+    buckets: int
+    workers: int
     read_seconds: float
+    """First pass: validation and sequence lengths."""
+    learn_seconds: float
+    """Buckets read, sorted and learned from (vocabularies, statistics)."""
     seconds: float
 
 
-def build_folder(spec: DataSpec, folder: pathlib.Path, *, seed: int, files: list[pathlib.Path], digest: str) -> tuple[Metadata, Summary]:
+def build_folder(
+    spec: DataSpec,
+    folder: pathlib.Path,
+    *,
+    seed: int,
+    files: list[pathlib.Path],
+    digest: str,
+    options: PreprocessSpec = PreprocessSpec(),
+) -> tuple[Metadata, Summary]:
     """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist)."""
     start = time.perf_counter()
-    table = read.read_table(spec, files)
+    source = spec.input
+    lazy, dtypes = read.scan(spec, files, source)
+    scratch = folder / ".scratch"
+    if any(f.suffix == ".csv" for f in files):  # parse csv once; every later pass reads parquet
+        scratch.mkdir()
+        files = [scratch / "input.parquet"]
+        read.to_parquet(lazy, files[0], source)
+        lazy, _ = read.scan(spec, files, source)
+    rows = read.validate(spec, lazy, source)
+    ids, lengths = read.sequence_lengths(spec, lazy, source)
     read_seconds = time.perf_counter() - start
-    ranges = split.split_ranges(spec.split, table.ids, table.lengths, seed)
-    train = table.unsort(split.train_rows(ranges, table.starts))
-    columns = vocab.learn(spec, table.frame, train, table.dtypes)
-    cat, real = vocab.encode(table.frame, columns)
-    rows = windows.Rows(cat=table.sort(cat), real=table.sort(real), position=table.positions, starts=table.starts)
+
+    ranges = split.split_ranges(spec.split, ids, lengths, seed)
+    buckets = bucket.count(options.buckets, options.workers, rows, len(spec.columns))
+    jobs = _jobs(spec, folder, files, ids, lengths, ranges, buckets)
+    workers = min(options.workers, len(jobs))
+    columns, written, learn_seconds = _run_buckets(spec, jobs, dtypes, workers)
     splits = {}
     for name in SPLITS:
-        a, b = ranges[name]
-        plan = windows.plan(a, b, spec.context, spec.window_stride)
-        splits[name] = write.write_split(
-            folder, name, plan, rows, table.ids, context=spec.context, fmt=spec.format.value, shard_windows=spec.shard_windows
+        used = ranges[name][1] > ranges[name][0]
+        write.write_sequences(folder, name, ids.filter(used))
+        parts = [w[name] for w in written]
+        splits[name] = SplitMeta(
+            files=tuple(f for p in parts for f in p.files),
+            windows=sum(p.windows for p in parts),
+            sequences=int(used.sum()),
+            targets=sum(p.targets for p in parts),
         )
+    shutil.rmtree(scratch, ignore_errors=True)
     metadata = Metadata(
         fingerprint=digest,
         id_column=spec.id_column,
         position_column=spec.position_column,
-        id_dtype=table.dtypes[spec.id_column],
+        id_dtype=dtypes[spec.id_column],
         columns=columns,
         context=spec.context,
         stride=spec.window_stride,
         format=spec.format.value,
-        rows=int(table.starts[-1]),
+        rows=rows,
         splits=splits,
     )
     (folder / "metadata.json").write_text(metadata.to_json())
+    seconds = time.perf_counter() - start
     summary = Summary(
-        rows=metadata.rows,
-        sequences=len(table.lengths),
-        single=int(np.sum(table.lengths == 1)),
-        read_seconds=read_seconds,
-        seconds=time.perf_counter() - start,
-    )
+        rows=rows, sequences=len(lengths), single=int(np.sum(lengths == 1)), buckets=len(jobs), workers=workers,
+        read_seconds=read_seconds, learn_seconds=learn_seconds, seconds=seconds,
+    )  # fmt: skip
     return metadata, summary
+
+
+def _jobs(spec: DataSpec, folder: pathlib.Path, files, ids, lengths: np.ndarray, ranges: split.Ranges, buckets: int) -> list[bucket.Job]:
+    """One job per non-empty bucket, each with its slice of the per-sequence tables."""
+    # a split's sequence table lists the sequences that have windows in it, in ascending id order
+    table_index = {name: np.cumsum(b > a) - 1 for name, (a, b) in ranges.items()}
+    cuts = bucket.bounds(lengths, buckets)
+    return [
+        bucket.Job(
+            spec=spec,
+            files=tuple(files),
+            source=spec.input,
+            folder=folder,
+            bucket=k if len(cuts) > 1 else None,
+            low=ids[s0] if s0 > 0 else None,
+            high=ids[s1] if s1 < len(ids) else None,
+            lengths=lengths[s0:s1],
+            ranges={name: (a[s0:s1], b[s0:s1]) for name, (a, b) in ranges.items()},
+            table_index={name: index[s0:s1] for name, index in table_index.items()},
+        )
+        for k, (s0, s1) in enumerate(cuts)
+    ]
+
+
+def _run_buckets(spec: DataSpec, jobs: list[bucket.Job], dtypes: dict[str, str], workers: int):
+    """Learn from every bucket, merge, then write every bucket; in this process or in `workers` processes.
+    Returns the column metadata, per bucket what it wrote for each split, and the seconds spent learning."""
+    start = time.perf_counter()
+    if len(jobs) == 1:  # keep the one table in memory between the two steps
+        table = bucket.load(jobs[0])
+        columns = vocab.finish(spec, bucket.learn(jobs[0], table), dtypes)
+        learned = time.perf_counter() - start
+        return columns, [bucket.write_bucket(jobs[0], columns, table)], learned
+    if workers == 1:
+        columns = vocab.finish(spec, functools.reduce(operator.add, map(bucket.learn, jobs)), dtypes)
+        learned = time.perf_counter() - start
+        return columns, [bucket.write_bucket(job, columns) for job in jobs], learned
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        columns = vocab.finish(spec, functools.reduce(operator.add, _in_order(pool, bucket.learn, jobs)), dtypes)
+        learned = time.perf_counter() - start
+        return columns, _in_order(pool, functools.partial(bucket.write_bucket, columns=columns), jobs), learned
+    finally:
+        # on failure, let running buckets stop before the caller removes their folder
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(pool: concurrent.futures.Executor, fn: Callable, jobs: Sequence[bucket.Job]) -> list:
+    """Results in bucket order; the first failure in bucket order is raised (the smallest offending id)."""
+    futures = [pool.submit(fn, job) for job in jobs]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise

@@ -1,4 +1,8 @@
-"""Find, read and validate the long-format input table, then sort it by (sequence, position)."""
+"""Find, scan and validate the long-format input; read one range of sequence ids and sort it by (sequence, position).
+
+Nothing here holds more than one bucket of rows: validation and sequence lengths are
+streaming aggregates, and a bucket is a filtered streaming scan of the ids in [low, high).
+"""
 
 from __future__ import annotations
 
@@ -114,42 +118,92 @@ def _check_columns(spec: DataSpec, schema: pl.Schema, source: str) -> None:
             )
 
 
-def _check_values(spec: DataSpec, frame: pl.DataFrame, source: str) -> None:
-    """No nulls in any used column, no NaN or infinity in real columns."""
-    if frame.height == 0:
-        raise PreprocessError(f"{source}: no rows")
-    nulls = frame.null_count().row(0, named=True)
-    for name, count in nulls.items():
-        if not count:
-            continue
-        if name == spec.id_column:
-            row = frame[name].is_null().arg_max()
-            raise PreprocessError(f"{source}: id column {name!r} has {count} null values (first at row {row}); ids must be set on every row")
-        first = frame.filter(pl.col(name).is_null()).row(0, named=True)
-        raise PreprocessError(
-            f"{source}: column {name!r} has {count} null values, first in sequence {first[spec.id_column]!r}; nulls are not allowed"
-        )
-    for column in spec.columns:
-        if column.kind == ColumnKind.REAL and frame.schema[column.name].is_float():
-            bad = frame.filter(~pl.col(column.name).is_finite())
-            if bad.height:
-                first = bad.row(0, named=True)
-                raise PreprocessError(
-                    f"{source}: real column {column.name!r} has value {first[column.name]} in sequence {first[spec.id_column]!r}; "
-                    "allowed: finite numbers"
-                )
+def _failure(error: BaseException, source: str) -> PreprocessError:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return PreprocessError(f"{source}: cannot read input: {first}")
 
 
-def _collect(spec: DataSpec, files: list[pathlib.Path], source: str) -> pl.DataFrame:
-    """Read only the used columns, turning polars/IO errors into one-line PreprocessErrors."""
+def collect(lazy: pl.LazyFrame, source: str) -> pl.DataFrame:
+    """Run a query with the streaming engine, turning polars/IO errors into one-line PreprocessErrors."""
+    try:
+        return lazy.collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise _failure(error, source) from None
+
+
+def scan(spec: DataSpec, files: list[pathlib.Path], source: str) -> tuple[pl.LazyFrame, dict[str, str]]:
+    """The used columns, lazily, with string ids and categories (from dictionary types) and Float64 reals;
+    plus the input dtype of every used column, as polars names them."""
     names = [spec.id_column, spec.position_column, *(c.name for c in spec.columns)]
     try:
         lazy = _scan(files)
-        _check_columns(spec, lazy.collect_schema(), source)
-        return lazy.select(names).collect()
+        schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PreprocessError(f"{source}: cannot read input: {first}") from None
+        raise _failure(error, source) from None
+    _check_columns(spec, schema, source)
+    dtypes = {name: str(schema[name]) for name in names}
+    casts = [pl.col(spec.id_column).cast(pl.String)] if _dictionary(schema[spec.id_column]) else []
+    for column in spec.columns:
+        if column.kind == ColumnKind.REAL:
+            casts.append(pl.col(column.name).cast(pl.Float64))
+        elif _dictionary(schema[column.name]):
+            casts.append(pl.col(column.name).cast(pl.String))
+    lazy = lazy.select(names)
+    return (lazy.with_columns(casts) if casts else lazy), dtypes
+
+
+def _dictionary(dtype: pl.DataType) -> bool:
+    return dtype == pl.Categorical or isinstance(dtype, pl.Enum)
+
+
+def to_parquet(lazy: pl.LazyFrame, path: pathlib.Path, source: str) -> None:
+    """Stream a (csv) input into one parquet file, so that later passes read it quickly and by column."""
+    try:
+        lazy.sink_parquet(path, compression="lz4")
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise _failure(error, source) from None
+
+
+def validate(spec: DataSpec, lazy: pl.LazyFrame, source: str) -> int:
+    """Row count, after checking in one streaming pass that rows exist, no used column has nulls
+    and real columns are finite; an error names the first offending sequence in sorted order."""
+    names = lazy.collect_schema().names()
+    floats = [c.name for c in spec.columns if c.kind == ColumnKind.REAL]
+    counts = collect(
+        lazy.select(
+            pl.len().alias("rows"),
+            *(pl.col(n).null_count().alias(f"null {n}") for n in names),
+            *((~pl.col(n).is_finite()).sum().alias(f"bad {n}") for n in floats),
+        ),
+        source,
+    ).row(0, named=True)
+    if not counts["rows"]:
+        raise PreprocessError(f"{source}: no rows")
+    ident = spec.id_column
+    for name in names:
+        count = counts[f"null {name}"]
+        if not count:
+            continue
+        if name == ident:
+            row = collect(lazy.with_row_index("__row").filter(pl.col(ident).is_null()).select(pl.col("__row").min()), source).item()
+            raise PreprocessError(f"{source}: id column {name!r} has {count} null values (first at row {row}); ids must be set on every row")
+        first = collect(lazy.filter(pl.col(name).is_null()).select(pl.col(ident).min()), source).item()
+        raise PreprocessError(f"{source}: column {name!r} has {count} null values, first in sequence {first!r}; nulls are not allowed")
+    for name in floats:
+        if not counts[f"bad {name}"]:
+            continue
+        bad = ~pl.col(name).is_finite()
+        first = collect(lazy.filter(bad).select(pl.col(ident).min()), source).item()
+        rows = collect(lazy.filter(bad & (pl.col(ident) == first)).select(spec.position_column, name), source)
+        value = rows.sort(spec.position_column)[name][0]
+        raise PreprocessError(f"{source}: real column {name!r} has value {value} in sequence {first!r}; allowed: finite numbers")
+    return int(counts["rows"])
+
+
+def sequence_lengths(spec: DataSpec, lazy: pl.LazyFrame, source: str) -> tuple[pl.Series, np.ndarray]:
+    """Every sequence id, ascending, and its item count: one streaming pass over the id column."""
+    counts = collect(lazy.group_by(spec.id_column).agg(pl.len().alias("length")), source).sort(spec.id_column)
+    return counts[spec.id_column], counts["length"].cast(pl.Int64).to_numpy()
 
 
 def _dense_codes(ids: pl.Series, distinct: pl.Series) -> np.ndarray:
@@ -172,6 +226,7 @@ def _sort_order(codes: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
 
 
 def _check_duplicates(codes: np.ndarray, positions: np.ndarray, ids: pl.Series, spec: DataSpec, source: str) -> None:
+    """The first repeated (sequence, position) pair in sorted order, if any."""
     same = (codes[1:] == codes[:-1]) & (positions[1:] == positions[:-1])
     if same.any():
         row = int(np.argmax(same))
@@ -181,15 +236,17 @@ def _check_duplicates(codes: np.ndarray, positions: np.ndarray, ids: pl.Series, 
         )
 
 
-def read_table(spec: DataSpec, files: list[pathlib.Path]) -> Table:
-    """Read, validate and sort the input; sequences come out in ascending id order."""
-    source = spec.input
-    frame = _collect(spec, files, source)
-    _check_values(spec, frame, source)
-    dtypes = {name: str(dtype) for name, dtype in frame.schema.items()}
+def read_bucket(spec: DataSpec, lazy: pl.LazyFrame, low, high, source: str, dtypes: dict[str, str] | None = None) -> Table:
+    """Read the (validated) rows whose id lies in [low, high) (None: unbounded) and sort them;
+    their sequences come out in ascending id order."""
+    ident = pl.col(spec.id_column)
+    id_dtype = lazy.collect_schema()[spec.id_column]
+    if low is not None:
+        lazy = lazy.filter(ident >= pl.lit(low, id_dtype))
+    if high is not None:
+        lazy = lazy.filter(ident < pl.lit(high, id_dtype))
+    frame = collect(lazy, source)
     id_column = frame[spec.id_column]
-    if id_column.dtype == pl.Categorical or isinstance(id_column.dtype, pl.Enum):
-        id_column = id_column.cast(pl.String)
     ids = id_column.unique().sort()  # sequence k has the k-th smallest id
     codes = _dense_codes(id_column, ids)
     positions = frame[spec.position_column].cast(pl.Int64).to_numpy()
@@ -198,17 +255,12 @@ def read_table(spec: DataSpec, files: list[pathlib.Path]) -> Table:
         codes, positions = codes[order], positions[order]
     starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]]).astype(np.int64)
     _check_duplicates(codes, positions, ids, spec, source)
-    features = _normalise(spec, frame.select(c.name for c in spec.columns))
-    return Table(frame=features, order=order, positions=positions, starts=starts, ids=ids, dtypes=dtypes)
+    features = frame.select(c.name for c in spec.columns)
+    return Table(frame=features, order=order, positions=positions, starts=starts, ids=ids, dtypes=dtypes or {})
 
 
-def _normalise(spec: DataSpec, features: pl.DataFrame) -> pl.DataFrame:
-    """Reals as Float64; categorical dictionary types as plain strings."""
-    casts = []
-    for column in spec.columns:
-        dtype = features.schema[column.name]
-        if column.kind == ColumnKind.REAL:
-            casts.append(pl.col(column.name).cast(pl.Float64))
-        elif dtype == pl.Categorical or isinstance(dtype, pl.Enum):
-            casts.append(pl.col(column.name).cast(pl.String))
-    return features.with_columns(casts) if casts else features
+def read_table(spec: DataSpec, files: list[pathlib.Path]) -> Table:
+    """Read, validate and sort the whole input in memory; sequences come out in ascending id order."""
+    lazy, dtypes = scan(spec, files, spec.input)
+    validate(spec, lazy, spec.input)
+    return read_bucket(spec, lazy, None, None, spec.input, dtypes)

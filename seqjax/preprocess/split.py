@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from seqjax.data.metadata import SPLITS
 from seqjax.spec import SplitBy, SplitSpec
@@ -32,6 +30,9 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def _string_hash(ids: pl.Series) -> np.ndarray:
     """Polynomial hash of each string's UTF-8 bytes, vectorised over all strings."""
+    import pyarrow as pa  # only string ids need it; worker processes start faster without it
+    import pyarrow.compute as pc
+
     array = pc.cast(ids.to_arrow(), pa.large_binary())
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()

@@ -1,6 +1,15 @@
-"""Vocabularies of categorical columns and statistics of real columns, learned on the train split."""
+"""Vocabularies of categorical columns and statistics of real columns, learned on the train split.
+
+Each bucket of sequences learns a `Part` (distinct train values, exact sums of the train
+reals); parts merge by union and integer addition, so the result does not depend on how the
+sequences were bucketed or in which order the buckets finished.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import fractions
+import math
 
 import numpy as np
 import polars as pl
@@ -8,32 +17,123 @@ import polars as pl
 from seqjax.data.metadata import RESERVED, UNKNOWN, ColumnMeta
 from seqjax.spec import ColumnKind, DataSpec
 
-
-def _vocab(values: pl.Series) -> tuple:
-    """Distinct values, ascending, as plain JSON-ready Python values."""
-    return tuple(values.unique().sort().to_list())
-
-
-def _stats(values: np.ndarray) -> tuple[float, float]:
-    """Mean and population std; a constant (or empty) column keeps std 1 so it stays finite."""
-    if values.size == 0:
-        return 0.0, 1.0
-    mean, std = float(values.mean()), float(values.std())
-    return mean, (std if std > 0 and np.isfinite(std) else 1.0)
+_SCALE = 1126
+"""A finite double is an integer times 2**e with e >= -1074 (>= -1126 leaves room): sums times 2**1126 are integers."""
+_LIMB = 18
+_CHUNK = 1 << 24
+"""Values per integer reduction: limb products are below 2**36, so 2**24 of them sum below 2**63."""
 
 
-def learn(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
-    """A ColumnMeta per feature column, from the rows marked in `train` only."""
+@dataclasses.dataclass(frozen=True)
+class Moments:
+    """Exact count, sum and sum of squares of float64 values, as integers (no rounding, any merge order)."""
+
+    count: int = 0
+    total: int = 0
+    """sum(x) * 2**1126"""
+    squares: int = 0
+    """sum(x**2) * 2**2252"""
+
+    def __add__(self, other: "Moments") -> "Moments":
+        return Moments(self.count + other.count, self.total + other.total, self.squares + other.squares)
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "Moments":
+        out = cls()
+        for start in range(0, len(values), _CHUNK):
+            out = out + _exact_sums(np.asarray(values[start : start + _CHUNK], np.float64))
+        return out
+
+    def mean_std(self) -> tuple[float, float]:
+        """Mean and population std, each rounded once from the exact value; a constant (or empty)
+        column keeps std 1 so it stays finite."""
+        if not self.count:
+            return 0.0, 1.0
+        mean = fractions.Fraction(self.total, self.count << _SCALE)
+        variance = fractions.Fraction(self.squares, self.count << (2 * _SCALE)) - mean * mean
+        try:
+            std = math.sqrt(float(variance))
+        except OverflowError:  # beyond the float range: no usable scale
+            std = math.inf
+        return float(mean), (std if std > 0 and math.isfinite(std) else 1.0)
+
+
+def _exact_sums(x: np.ndarray) -> Moments:
+    """Read each double's bits as sign, exponent k and integer m (x = ±m * 2**(max(k, 1) - 1075)), split m
+    into three 18-bit limbs a, b, c, and sum limbs and limb products per exponent in int64 (exact);
+    the few per-exponent sums are then combined as Python integers."""
+    bits = pl.Series("bits", np.ascontiguousarray(x, np.float64).view(np.uint64))
+    q = pl.col("bits")
+    k = (q // (1 << 52)) % 2048
+    m = (q % (1 << 52) + (k > 0).cast(pl.UInt64) * (1 << 52)).cast(pl.Int64)  # the implicit bit of normal numbers
+    limb = 1 << _LIMB
+    frame = bits.to_frame().lazy().select(
+        k.cast(pl.Int32).alias("k"),
+        (1 - 2 * (q >= (1 << 63)).cast(pl.Int64)).alias("s"),
+        (m // (limb * limb)).alias("a"),
+        ((m // limb) % limb).alias("b"),
+        (m % limb).alias("c"),
+    )
+    a, b, c, s = pl.col("a"), pl.col("b"), pl.col("c"), pl.col("s")
+    sums = frame.group_by("k").agg(
+        (s * a).sum().alias("sa"), (s * b).sum().alias("sb"), (s * c).sum().alias("sc"),
+        (a * a).sum().alias("aa"), (a * b).sum().alias("ab"), (b * b).sum().alias("bb"),
+        (a * c).sum().alias("ac"), (b * c).sum().alias("bc"), (c * c).sum().alias("cc"),
+    ).collect()  # fmt: skip
+    total = squares = 0
+    for r in sums.iter_rows(named=True):
+        e = max(int(r["k"]), 1) - 1075
+        # m = a 2**36 + b 2**18 + c, so m**2 = aa 2**72 + 2ab 2**54 + (bb + 2ac) 2**36 + 2bc 2**18 + cc
+        linear = (int(r["sa"]) << 36) + (int(r["sb"]) << 18) + int(r["sc"])
+        square = (int(r["aa"]) << 72) + (int(r["ab"]) << 55) + ((int(r["bb"]) + 2 * int(r["ac"])) << 36) + (int(r["bc"]) << 19) + int(r["cc"])
+        total += linear << (e + _SCALE)
+        squares += square << (2 * (e + _SCALE))
+    return Moments(len(x), total, squares)
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """What one bucket's train rows say about every feature column."""
+
+    values: dict[str, pl.Series]
+    """Categorical column -> its distinct train values."""
+    moments: dict[str, Moments]
+    """Real column -> exact sums of its train values."""
+
+    def __add__(self, other: "Part") -> "Part":
+        values = {k: pl.concat([v, other.values[k]]).unique() for k, v in self.values.items()}
+        return Part(values, {k: m + other.moments[k] for k, m in self.moments.items()})
+
+
+def learn_part(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray) -> Part:
+    """Distinct values and exact sums over the rows marked in `train` only."""
     rows = frame.filter(pl.Series(train))
+    values, moments = {}, {}
+    for column in spec.columns:
+        if column.kind == ColumnKind.CATEGORICAL:
+            values[column.name] = rows[column.name].unique()
+        else:
+            moments[column.name] = Moments.of(rows[column.name].to_numpy())
+    return Part(values, moments)
+
+
+def finish(spec: DataSpec, part: Part, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
+    """A ColumnMeta per feature column from the merged parts: vocabularies sorted, statistics rounded once."""
     metas = []
     for column in spec.columns:
         dtype = dtypes[column.name]
         if column.kind == ColumnKind.CATEGORICAL:
-            metas.append(ColumnMeta(name=column.name, kind=column.kind.value, dtype=dtype, vocab=_vocab(rows[column.name])))
+            vocab = tuple(part.values[column.name].unique().sort().to_list())  # plain JSON-ready Python values
+            metas.append(ColumnMeta(name=column.name, kind=column.kind.value, dtype=dtype, vocab=vocab))
         else:
-            mean, std = _stats(rows[column.name].to_numpy())
+            mean, std = part.moments[column.name].mean_std()
             metas.append(ColumnMeta(name=column.name, kind=column.kind.value, dtype=dtype, mean=mean, std=std))
     return tuple(metas)
+
+
+def learn(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
+    """A ColumnMeta per feature column, from the rows marked in `train` only."""
+    return finish(spec, learn_part(spec, frame, train), dtypes)
 
 
 def encode_categorical(values: pl.Series, meta: ColumnMeta) -> np.ndarray:

@@ -1,19 +1,32 @@
-"""Write one split's windows as shards, plus the table of its sequence ids."""
+"""Write one bucket's windows of one split as shards, and a split's table of sequence ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 import numpy as np
 import polars as pl
 
 from seqjax.data import records
-from seqjax.data.metadata import SplitMeta, sequences_file
+from seqjax.data.metadata import sequences_file
 from seqjax.preprocess.windows import Plan, Rows, gather
 
 
-def shard_name(split: str, index: int, fmt: str) -> str:
-    return f"{split}-{index:05d}.{records.EXTENSION[fmt]}"
+def shard_name(split: str, index: int, fmt: str, bucket: int | None = None) -> str:
+    """`train-00003.array_record`, or `train-b0002-00003.array_record` for bucket 2 of several."""
+    tag = "" if bucket is None else f"b{bucket:04d}-"
+    return f"{split}-{tag}{index:05d}.{records.EXTENSION[fmt]}"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Written:
+    """The shards one bucket wrote for one split."""
+
+    files: tuple[str, ...]
+    windows: int
+    targets: int
+    """Items that count as targets (the denominator of the loss)."""
 
 
 def write_split(
@@ -21,23 +34,27 @@ def write_split(
     split: str,
     windows: Plan,
     rows: Rows,
-    ids: pl.Series,
+    table_index: np.ndarray,
     *,
     context: int,
     fmt: str,
     shard_windows: int,
-) -> SplitMeta:
-    """Shards of at most `shard_windows` windows in (sequence, end) order; memory stays one shard."""
-    used = np.unique(windows.sequence)
-    # sorted-sequence index -> row of this split's sequence table
-    table_index = np.full(len(rows.starts) - 1, -1, np.int64)
-    table_index[used] = np.arange(len(used))
-    ids.gather(used).alias(ids.name).to_frame().write_parquet(folder / sequences_file(split))
+    bucket: int | None = None,
+) -> Written:
+    """Shards of at most `shard_windows` windows in (sequence, end) order; memory stays one shard.
+
+    `table_index` maps each of the bucket's sorted sequences to its row in the split's sequence table.
+    """
     files, targets = [], 0
     for index, part in enumerate(windows.chunks(shard_windows)):
         arrays = gather(rows, part, context, table_index)
-        name = shard_name(split, index, fmt)
+        name = shard_name(split, index, fmt, bucket)
         records.write_shard(folder / name, arrays, fmt)
         files.append(name)
         targets += int(arrays["target"].sum())
-    return SplitMeta(files=tuple(files), windows=len(windows), sequences=len(used), targets=targets)
+    return Written(files=tuple(files), windows=len(windows), targets=targets)
+
+
+def write_sequences(folder: pathlib.Path, split: str, ids: pl.Series) -> None:
+    """The split's sequence table: row k holds the original id of the windows whose `sequence` is k."""
+    ids.to_frame().write_parquet(folder / sequences_file(split))

@@ -310,7 +310,7 @@ class InferSpec:
     input: str = ""
     """Raw long-format data (file, folder or glob) to infer on instead of a split; stored vocabularies and statistics apply."""
     output: str = ""
-    """Where results go; default `workdir/predictions/<mode>-<split or input name>.<format>`."""
+    """Where results go; default `workdir/predictions/<split>.<format>` for predict on a split, else `workdir/predictions/<mode>-<split or input name>.<format>`."""
     format: OutputFormat = OutputFormat.PARQUET
     batch_size: int = 256
     steps: int = 10
@@ -328,9 +328,9 @@ class InferSpec:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PreprocessSpec:
     workers: int = 1
-    """Worker processes; each sorts, windows and writes its own buckets of sequences."""
+    """Worker processes; each reads, sorts, windows and writes its own buckets of sequences."""
     buckets: int = 0
-    """Hash buckets of sequences processed one at a time per worker (bounds memory); 0 picks from the input size."""
+    """Buckets of sequences (id ranges of about equal row counts) processed one at a time per worker (bounds memory); 0 picks from the input size."""
 
     def __post_init__(self):
         if self.workers < 1:

@@ -15,7 +15,7 @@ from flax import nnx
 
 from seqjax.data import pipeline
 from seqjax.data.metadata import Metadata
-from seqjax.spec import Spec, to_dict
+from seqjax.spec import Spec, SpecError, to_dict
 from seqjax.train import checkpoint, objective, step as steps
 from seqjax.train.metrics import MetricsLog, describe_eval
 
@@ -57,40 +57,53 @@ class Trainer:
     """Everything built once for a spec: mesh, model, optimizer and the compiled steps."""
 
     def __init__(self, spec: Spec, devices=None):
-        from seqjax.model import batch_sharding, create_model, make_mesh
+        from seqjax.model import batch_sharding, create_model, make_mesh, param_shardings
 
         self.spec = spec
         self.meta, self.data_dir = read_metadata(spec)
         self.mesh = make_mesh(spec.mesh, devices)
+        self.batch_sharding = batch_sharding(self.mesh)
+        self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        try:
+            self.rows = self.local_rows(spec.train.batch_size)
+        except ValueError as error:
+            raise SpecError(f"train.batch_size = {spec.train.batch_size}: {error}") from None
         self.targets = objective.targets_of(self.meta, spec.train.targets, spec.train.weights)
         model = create_model(spec.model, self.meta, spec.train.targets, self.mesh, spec.seed)
         self.graphdef, params, self.rest = nnx.split(model, nnx.Param, ...)
-        schedule = spec.train.schedule.build(spec.train.optimizer.lr, spec.train.steps)
-        self.schedule = schedule
-        self.tx = spec.train.optimizer.build(schedule)
-        self.batch_sharding = batch_sharding(self.mesh)
-        self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
-        self.state = jax.jit(lambda p: steps.init_state(p, self.tx))(params)
-        state_sh, rest_sh = steps.shardings_of(self.state), steps.shardings_of(self.rest)
-        self.train_step = steps.jit_train_step(
-            steps.make_train_step(self.graphdef, self.tx, self.targets, spec.seed), state_sh, rest_sh, self.batch_sharding, self.replicated
-        )
+        self.schedule = spec.train.schedule.build(spec.train.optimizer.lr, spec.train.steps)
+        self.tx = spec.train.optimizer.build(self.schedule)
+        # Every sharding comes from the rules table: parameters by their logical names, optimizer
+        # moments like their parameters, counters and RNG state replicated.
+        params_sh, rest_sh = param_shardings(params, self.mesh), param_shardings(self.rest, self.mesh)
+        self.state_shardings = steps.state_shardings(params, params_sh, self.tx, self.mesh)
+        self.state = jax.jit(lambda p: steps.init_state(p, self.tx), in_shardings=(params_sh,), out_shardings=self.state_shardings)(params)
+        train_step = steps.make_train_step(self.graphdef, self.tx, self.targets, spec.seed, accumulate=spec.train.accumulate, params_shardings=params_sh)
+        self.train_step = steps.jit_train_step(train_step, self.state_shardings, rest_sh, self.batch_sharding, self.replicated)
         self.eval_step = jax.jit(
-            steps.make_eval_step(self.graphdef, self.targets), in_shardings=(state_sh["params"], rest_sh, self.batch_sharding), out_shardings=self.replicated
+            steps.make_eval_step(self.graphdef, self.targets), in_shardings=(params_sh, rest_sh, self.batch_sharding), out_shardings=self.replicated
         )
 
-    def device_batch(self, batch: dict) -> dict:
+    def local_rows(self, global_batch: int) -> list[int]:
+        """Rows of each global batch of `global_batch` windows that this process loads (all of them on one process)."""
+        from seqjax.model import local_rows
+
+        return local_rows(self.batch_sharding, global_batch)
+
+    def device_batch(self, batch: dict, global_batch: int | None = None) -> dict:
         """This process's rows -> one global array per field, split over the batch axes."""
-        return {k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in batch.items() if k != "index"}
+        def put(v):
+            shape = None if global_batch is None else (global_batch, *v.shape[1:])
+            return jax.make_array_from_process_local_data(self.batch_sharding, v, shape)
+
+        return {k: put(v) for k, v in batch.items() if k != "index"}
 
     def evaluate(self, params, split: str = "valid") -> dict | None:
         """Per-target loss, accuracy and baselines over a split (or its first `eval_batches` batches)."""
         totals = None
-        for batch in pipeline.eval_batches(
-            self.meta, self.data_dir, split, global_batch=self.spec.train.batch_size, limit=self.spec.train.eval_batches,
-            process_index=jax.process_index(), process_count=jax.process_count(),
-        ):
-            sums = jax.device_get(self.eval_step(params, self.rest, self.device_batch(batch)))
+        size = self.spec.train.batch_size
+        for batch in pipeline.eval_batches(self.meta, self.data_dir, split, global_batch=size, limit=self.spec.train.eval_batches, rows=self.rows):
+            sums = jax.device_get(self.eval_step(params, self.rest, self.device_batch(batch, size)))
             totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
         return None if totals is None else objective.summarize(totals, self.targets)
 
@@ -110,9 +123,7 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
     fingerprint = run_fingerprint(spec, meta)
     lead = jax.process_index() == 0
     log = MetricsLog(metrics_path(spec), enabled=lead)
-    iterator = pipeline.train_iterator(
-        meta, trainer.data_dir, global_batch=cfg.batch_size, seed=spec.seed, process_index=jax.process_index(), process_count=jax.process_count()
-    )
+    iterator = pipeline.train_iterator(meta, trainer.data_dir, global_batch=cfg.batch_size, seed=spec.seed, rows=trainer.rows)
     mngr = checkpoint.manager(checkpoint_dir(spec), spec.checkpoint)
     progress = {"step": 0, "best_step": None, "best_loss": None, "bad_evals": 0, "stopped_early": False, "fingerprint": fingerprint}
     latest = mngr.latest_step()
@@ -134,7 +145,7 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
     pending = None
     try:
         while step < cfg.steps and not progress["stopped_early"]:
-            batch = trainer.device_batch(next(iterator))
+            batch = trainer.device_batch(next(iterator), cfg.batch_size)
             state, metrics = trainer.train_step(state, trainer.rest, batch)
             step += 1
             # Read the previous step's metrics now, so the host never waits on the step just dispatched.

@@ -86,9 +86,20 @@ def sums(outputs: dict, batch: dict, targets: tuple[Target, ...]) -> dict:
     return out
 
 
-def total_loss(per_target: dict, targets: tuple[Target, ...]) -> jax.Array:
-    """Weighted sum of mean losses; each mean divides by the global count of valid targets."""
-    return sum(t.weight * per_target[t.name]["loss"] / jnp.maximum(per_target[t.name]["count"], 1.0) for t in targets)
+def counts(batch: dict, targets: tuple[Target, ...]) -> dict[str, jax.Array]:
+    """Valid targets per target column in a (global) batch; the denominators of the mean losses."""
+    count = jnp.sum(target_weight(batch))
+    return {t.name: count for t in targets}
+
+
+def total_loss(per_target: dict, targets: tuple[Target, ...], counts: dict[str, jax.Array] | None = None) -> jax.Array:
+    """Weighted sum of mean losses; each mean divides by the global count of valid targets.
+
+    `counts` (default: the counts in `per_target`) are the whole batch's when `per_target`
+    sums one micro-batch, so that the micro-batch losses add up to the batch's loss.
+    """
+    counts = {t.name: per_target[t.name]["count"] for t in targets} if counts is None else counts
+    return sum(t.weight * per_target[t.name]["loss"] / jnp.maximum(counts[t.name], 1.0) for t in targets)
 
 
 def summarize(totals: dict, targets: tuple[Target, ...]) -> dict:

@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from seqjax.model.sharding import constrain
 from seqjax.train import objective
 from seqjax.train.objective import Target
 
@@ -20,28 +22,85 @@ def init_state(params: nnx.State, tx: optax.GradientTransformation) -> TrainStat
     return {"step": jnp.zeros((), jnp.int32), "params": params, "opt": tx.init(params)}
 
 
-def make_train_step(graphdef, tx: optax.GradientTransformation, targets: tuple[Target, ...], seed: int) -> Callable:
-    """train_step(state, rest, batch) -> (state, metrics): one optimizer update on a global batch."""
+def state_shardings(params: nnx.State, params_shardings: nnx.State, tx: optax.GradientTransformation, mesh: Mesh) -> dict:
+    """Where each part of the train state lives: every optimizer moment exactly like its parameter, counts replicated.
 
-    def train_step(state: TrainState, rest: nnx.State, batch: dict):
-        model = nnx.merge(graphdef, state["params"], rest)
-        # Dropout masks come from (seed, step) alone, so a resumed run replays them exactly.
-        nnx.reseed(model, dropout=jax.random.fold_in(jax.random.key(seed), state["step"]))
+    `params` may be live or abstract; `params_shardings` comes from the rules table (sharding.param_shardings).
+    """
+    replicated = NamedSharding(mesh, PartitionSpec())
+    abstract_opt = jax.eval_shape(tx.init, params)
+    opt = optax.tree_map_params(tx, lambda _, sharding: sharding, abstract_opt, params_shardings, transform_non_params=lambda _: replicated)
+    return {"step": replicated, "params": params_shardings, "opt": opt}
+
+
+def make_train_step(
+    graphdef, tx: optax.GradientTransformation, targets: tuple[Target, ...], seed: int, *, accumulate: int = 1, params_shardings=None
+) -> Callable:
+    """train_step(state, rest, batch) -> (state, metrics): one optimizer update on a global batch.
+
+    With `accumulate` > 1 the batch is cut into that many micro-batches whose gradients are
+    summed; each micro-batch's loss divides by the whole batch's target counts, so the update
+    equals the one of a single big batch (up to float rounding) with 1/accumulate of the activations.
+    """
+
+    def grad_fn(params: nnx.State, rest: nnx.State, batch: dict, counts: dict, key: jax.Array):
+        """((loss, per-target sums), grads) of one (micro-)batch; the loss divides by `counts`."""
+        # Fresh Variables at this trace level (inside a scan too): nnx refuses to mutate ones from an outer trace.
+        model = nnx.merge(graphdef, *jax.tree.map(lambda x: x, (params, rest)))
+        nnx.reseed(model, dropout=key)
 
         def loss_fn(model):
             outputs = model(**objective.model_inputs(batch), deterministic=False)[0]
             per_target = objective.sums(outputs, batch, targets)
-            return objective.total_loss(per_target, targets), per_target
+            return objective.total_loss(per_target, targets, counts), per_target
 
-        grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)
-        (loss, per_target), grads = grad_fn(model)
+        return nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model)
+
+    def train_step(state: TrainState, rest: nnx.State, batch: dict):
+        # Dropout masks come from (seed, step) alone, so a resumed run replays them exactly.
+        key = jax.random.fold_in(jax.random.key(seed), state["step"])
+        counts = objective.counts(batch, targets)  # of the whole batch; they do not depend on the parameters
+        if accumulate == 1:
+            (loss, per_target), grads = grad_fn(state["params"], rest, batch, counts, key)
+        else:
+            (loss, per_target), grads = _accumulated(grad_fn, state["params"], rest, batch, counts, key, accumulate, params_shardings)
         updates, opt = tx.update(grads, state["opt"], state["params"])
         params = optax.apply_updates(state["params"], updates)
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-        metrics.update({f"{t.name}_loss": per_target[t.name]["loss"] / jnp.maximum(per_target[t.name]["count"], 1.0) for t in targets})
+        metrics.update({f"{t.name}_loss": per_target[t.name]["loss"] / jnp.maximum(counts[t.name], 1.0) for t in targets})
         return {"step": state["step"] + 1, "params": params, "opt": opt}, metrics
 
     return train_step
+
+
+def micro_batches(x_B: jax.Array, accumulate: int) -> jax.Array:
+    """[B, ...] -> [accumulate, B / accumulate, ...]; micro-batch a takes rows a, a + accumulate, ...
+
+    Interleaving keeps every micro-batch spread over all devices: each device's block of rows
+    holds rows of every micro-batch, so the split moves no data between devices.
+    """
+    B = x_B.shape[0]
+    if B % accumulate:
+        raise ValueError(f"a batch of {B} rows cannot be split into {accumulate} micro-batches")
+    x_AM = jnp.swapaxes(x_B.reshape(B // accumulate, accumulate, *x_B.shape[1:]), 0, 1)
+    return constrain(x_AM, (None, "batch") + (None,) * (x_B.ndim - 1))
+
+
+def _accumulated(grad_fn, params, rest, batch, counts, key, accumulate: int, params_shardings):
+    """((loss, per-target sums), grads) summed over micro-batches with a scan (one micro-batch's activations live at a time)."""
+    micro = jax.tree.map(lambda x: micro_batches(x, accumulate), batch)
+    first = jax.tree.map(lambda x: x[0], micro)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(grad_fn, params, rest, first, counts, key))
+
+    def add(total, i_and_batch):
+        i, micro_batch = i_and_batch
+        (loss, per_target), grads = grad_fn(params, rest, micro_batch, counts, jax.random.fold_in(key, i))
+        if params_shardings is not None:  # keep the running sum sharded like the parameters (FSDP)
+            grads = jax.lax.with_sharding_constraint(grads, params_shardings)
+        return jax.tree.map(jnp.add, total, ((loss, per_target), grads)), None
+
+    total, _ = jax.lax.scan(add, zeros, (jnp.arange(accumulate), micro))
+    return total
 
 
 def make_eval_step(graphdef, targets: tuple[Target, ...]) -> Callable:

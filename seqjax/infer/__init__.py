@@ -1,0 +1,1 @@
+"""Inference modes, KV-cache generation, the Python API and export."""

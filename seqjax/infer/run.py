@@ -1,0 +1,81 @@
+"""`seqjax infer`: one inference mode over a split or new data, streamed to long-format files."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import jax
+
+from seqjax.infer import inputs, modes
+from seqjax.infer.api import Predictor
+from seqjax.infer.quality import Quality
+from seqjax.infer.sources import Source, encoded_source, split_source
+from seqjax.infer.writers import PartWriter, write_json
+from seqjax.spec import InferMode, Spec
+
+
+@dataclasses.dataclass(frozen=True)
+class InferResult:
+    path: pathlib.Path
+    mode: InferMode
+    rows: int
+    quality: dict
+    """Model vs naive baselines (mode = predict on a split); empty otherwise."""
+
+
+def source_of(spec: Spec, predictor: Predictor) -> tuple[Source, str]:
+    """(windows, name for output files): new data when `infer.input` is set, else the split."""
+    if spec.infer.input:
+        frame = inputs.read_input(predictor.meta, spec.infer.input)
+        encoded = inputs.encode(predictor.meta, frame, spec.infer.input)
+        inputs.warn_unseen(encoded.unseen)
+        return encoded_source(predictor.meta, encoded), inputs.input_name(spec.infer.input)
+    split = spec.infer.split
+    return split_source(predictor.meta, spec.workpath / "data", split), split
+
+
+def output_path(spec: Spec, name: str) -> pathlib.Path:
+    """`infer.output`, else `workdir/predictions/<name>.<format>` (predict) or `<mode>-<name>.<format>`."""
+    if spec.infer.output:
+        return pathlib.Path(spec.infer.output)
+    stem = name if spec.infer.mode == InferMode.PREDICT else f"{spec.infer.mode.value}-{name}"
+    return spec.workpath / "predictions" / f"{stem}.{spec.infer.format.value}"
+
+
+def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Predictor | None = None) -> InferResult:
+    """Run `infer.mode` with the best checkpoint (or an already loaded `predictor` of the same run) and write its output."""
+    job = modes.Job.of(spec.infer)
+    predictor = predictor or Predictor(spec, devices=devices)
+    job.check(predictor)
+    source, name = source_of(spec, predictor)
+    path = output_path(spec, name)
+    lead = jax.process_index() == 0
+    quality = Quality(predictor.meta, predictor.targets) if job.mode == InferMode.PREDICT and source.known_last else None
+    writer = PartWriter(path, enabled=lead)
+    bar = _bar(progress_bar and lead, job, source)
+    try:
+        for frame in modes.frames(predictor, source, job, quality=quality, bar=bar):
+            writer.add(frame)
+        path = writer.close(modes.empty(predictor, job))
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = quality.summary() if quality is not None else {}
+    if quality is not None and lead:
+        report = {"checkpoint_step": predictor.step, "split": name, "rows": writer.rows, "targets": summary}
+        write_json(report, path.parent / f"{name}-quality.json")
+    return InferResult(path, job.mode, writer.rows, summary)
+
+
+def _bar(enabled: bool, job: modes.Job, source: Source):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    per_window = job.per_window or (job.next_item and source.known_last)
+    total, unit = (source.counts[0], "window") if per_window else (source.counts[1], "sequence")
+    return tqdm(total=total, desc=job.mode.value, unit=unit, dynamic_ncols=True, mininterval=1.0)

@@ -1,0 +1,1 @@
+"""Objective, pure steps, checkpoints and the training loop."""
