@@ -1,6 +1,8 @@
 """Model FLOPs utilisation (MFU) of seqjax training against a matmul peak measured on the same device.
 
-    python benchmarks/mfu.py --dim 256                 # train a dim-256 model for a few hundred steps, report MFU
+    python benchmarks/mfu.py --dim 256                 # train a dim-256 model for 200 steps, report MFU
+    python benchmarks/mfu.py --ops-spec SPEC           # where the jitted train step of a preprocessed spec spends its time
+    python benchmarks/mfu.py --flag-sweep-spec SPEC    # that step's time under several XLA CPU flags
     python benchmarks/mfu.py --peak-only --json        # only the measured matmul peak, as JSON
 
 What is counted (training, per token; forward + backward = 3 x forward):
@@ -21,11 +23,14 @@ the jitted step, reading metrics) to show where time goes when the MFU is low.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib.util
 import json
 import pathlib
 import statistics
 import sys
+import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -176,10 +181,22 @@ def loop_breakdown(spec, steps: int = 30) -> dict:
             pending = m
         jax.device_get(pending)
         loop_resident_s = (time.perf_counter() - t) / steps
+        # the same host->device transfers once the pipeline's reader threads are gone: the difference is
+        # what those threads cost the main thread (GIL contention), not the copy itself
+        threads = threading.active_count()
+        del iterator
+        gc.collect()
+        time.sleep(0.5)
+        t = time.perf_counter()
+        for b in host[:steps]:
+            jax.block_until_ready(trainer.device_batch(b))
+        transfer_quiet_s = (time.perf_counter() - t) / steps
     tokens = spec.train.batch_size * trainer.meta.context
     return {
         "input_s": input_s,
         "transfer_s": transfer_s,
+        "transfer_s_without_reader_threads": transfer_quiet_s,
+        "threads_while_iterating": threads,
         "step_s": step_s,
         "metrics_s": metrics_s,
         "loop_with_prefetched_batches_s": loop_resident_s,
@@ -382,8 +399,8 @@ keep = 1
 
 
 def run(
-    dim: int = 256, layers: int = 4, heads: int = 4, context: int = 64, batch: int = 64, steps: int = 300, log_every: int = 25,
-    sequences: int = 20000, workdir: pathlib.Path | None = None, breakdown: bool = True,
+    dim: int = 256, layers: int = 4, heads: int = 4, context: int = 64, batch: int = 64, steps: int = 200, log_every: int = 20,
+    sequences: int = 10000, workdir: pathlib.Path | None = None, breakdown: bool = True,
 ) -> dict:
     """Train a seqjax model of these sizes on generated data and report tokens/s, FLOPs/token, MFU."""
     import shutil
@@ -401,10 +418,11 @@ def run(
     frame.write_parquet(data)
     spec = load_spec(write_spec(workdir, data, dim=dim, layers=layers, heads=heads, context=context, batch=batch, steps=steps, log_every=log_every))
     peak = matmul_peak()
-    experiment.preprocess(spec)
-    t = time.perf_counter()
-    experiment.train(spec, progress_bar=False)
-    train_s = time.perf_counter() - t
+    with contextlib.redirect_stdout(sys.stderr):  # seqjax's own progress lines; stdout carries the result
+        experiment.preprocess(spec)
+        t = time.perf_counter()
+        experiment.train(spec, progress_bar=False)
+        train_s = time.perf_counter() - t
     meta, _ = read_metadata(spec)
     flops = spec_flops(spec, meta)
     rate = steady_tokens_per_s(spec.workpath / "metrics.jsonl", spec.train.eval_every, spec.train.log_every)
@@ -442,8 +460,9 @@ def describe(result: dict) -> str:
         b = result["breakdown"]
         lines.append(
             "per step: input pipeline {:.1f} ms, host->device {:.1f} ms, jitted step {:.1f} ms, metrics read {:.2f} ms; "
-            "loop with prefetched batches {:.1f} ms".format(
-                1e3 * b["input_s"], 1e3 * b["transfer_s"], 1e3 * b["step_s"], 1e3 * b["metrics_s"], 1e3 * b["loop_with_prefetched_batches_s"]
+            "loop with prefetched batches {:.1f} ms; host->device without the pipeline's {} reader threads alive {:.2f} ms".format(
+                1e3 * b["input_s"], 1e3 * b["transfer_s"], 1e3 * b["step_s"], 1e3 * b["metrics_s"], 1e3 * b["loop_with_prefetched_batches_s"],
+                b["threads_while_iterating"] - 1, 1e3 * b["transfer_s_without_reader_threads"],
             )
         )
         lines.append(f"step alone: {b['step_only_tokens_per_s']:,.0f} tokens/s = {100 * b['step_only_mfu']:.1f}% MFU")
@@ -457,9 +476,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--context", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--sequences", type=int, default=20000)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--log-every", type=int, default=20)
+    parser.add_argument("--sequences", type=int, default=10000)
     parser.add_argument("--no-breakdown", action="store_true", help="skip the per-part timing of a step")
     parser.add_argument("--peak-only", action="store_true", help="measure only the matmul peak")
     parser.add_argument("--breakdown-spec", type=pathlib.Path, help="only time the parts of a training step for this (preprocessed) spec")

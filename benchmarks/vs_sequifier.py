@@ -220,10 +220,8 @@ def benchmark(size_name: str, args) -> dict:
     rows = r["data"]["rows"]
     say(f"  {rows:,} rows")
 
-    say("measuring the matmul peak with jax ...")
-    peak = json.loads(subprocess.run([sys.executable, str(HERE / "mfu.py"), "--peak-only", "--json"], capture_output=True, text=True, check=True).stdout)
+    peak = measure_peak(b)
     r["peak"] = peak
-    say(f"  {peak['peak_flops_per_s'] / 1e9:.1f} GFLOP/s")
 
     # --- CLI start-up
     helps = {"seqjax": [], "sequifier": []}
@@ -405,9 +403,28 @@ def benchmark(size_name: str, args) -> dict:
         else:
             r["seqjax_step_breakdown"] = {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
 
+    # the peak again at the end; the best of the two is the reference (a busy machine only lowers it)
+    again = measure_peak(b)
+    r["peak_runs"] = [peak["peak_flops_per_s"], again["peak_flops_per_s"]]
+    if again["peak_flops_per_s"] > peak["peak_flops_per_s"]:
+        for tool in ("seqjax", "sequifier", "sequifier_compiled"):
+            if tool in r["train"] and r["train"][tool].get("mfu"):
+                r["train"][tool]["mfu"] *= peak["peak_flops_per_s"] / again["peak_flops_per_s"]
+        if r.get("seqjax_step_breakdown", {}).get("step_only_mfu"):
+            r["seqjax_step_breakdown"]["step_only_mfu"] *= peak["peak_flops_per_s"] / again["peak_flops_per_s"]
+        r["peak"] = again
     r["total_wall_s"] = time.time() - started
     r["load_end"] = measure.loadavg()
     return r
+
+
+def measure_peak(b: Bench) -> dict:
+    measure.wait_for_quiet(b.max_load, b.load_wait, say)
+    say("- matmul peak with jax (benchmarks/mfu.py --peak-only)")
+    peak = json.loads(subprocess.run([sys.executable, str(HERE / "mfu.py"), "--peak-only", "--json"], capture_output=True, text=True, check=True).stdout)
+    peak["load"] = measure.loadavg()
+    say(f"  {peak['peak_flops_per_s'] / 1e9:.1f} GFLOP/s")
+    return peak
 
 
 def check(m: measure.Measured) -> None:
@@ -568,9 +585,11 @@ def markdown(r: dict) -> str:
                   f"start-up + compile {fmt(c['warmup_s'])} s, whole command {fmt(c['wall_s'])} s."]
     bd = r.get("seqjax_step_breakdown")
     if bd and "step_s" in bd:
-        lines += ["", "seqjax step breakdown (mfu.loop_breakdown, same spec): input pipeline {:.1f} ms, host->device {:.1f} ms, jitted step alone {:.1f} ms "
+        lines += ["", "seqjax step breakdown (mfu.loop_breakdown, same spec): input pipeline {:.1f} ms, host->device {:.1f} ms "
+                  "({:.2f} ms once the pipeline's {} reader threads are gone), jitted step alone {:.1f} ms "
                   "({} tokens/s, {:.0f}% MFU), metrics read {:.2f} ms, loop over prefetched batches {:.1f} ms per step.".format(
-                      1e3 * bd["input_s"], 1e3 * bd["transfer_s"], 1e3 * bd["step_s"], fmt(bd["step_only_tokens_per_s"]), 100 * bd.get("step_only_mfu", 0),
+                      1e3 * bd["input_s"], 1e3 * bd["transfer_s"], 1e3 * bd.get("transfer_s_without_reader_threads", float("nan")),
+                      bd.get("threads_while_iterating", 1) - 1, 1e3 * bd["step_s"], fmt(bd["step_only_tokens_per_s"]), 100 * bd.get("step_only_mfu", 0),
                       1e3 * bd["metrics_s"], 1e3 * bd["loop_with_prefetched_batches_s"])]
     lines += ["", "Targets:", ""] + [f"- {t}" for t in targets_met(r)]
     lines += ["", "Load during each measurement (1-min load average before -> after; share of CPU used by other processes):", ""]

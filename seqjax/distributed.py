@@ -52,8 +52,7 @@ def _on_cloud_tpu() -> bool:
     """A Cloud TPU VM (JAX's own check when it is imported) or a GKE TPU pod (its worker variables)."""
     if os.environ.get("TPU_WORKER_HOSTNAMES") or os.environ.get("MEGASCALE_COORDINATOR_ADDRESS"):
         return True
-    import jax  # noqa: F401  (importing jax runs its Cloud TPU check; it starts no computation)
-    from jax._src import cloud_tpu_init
+    from jax._src import cloud_tpu_init  # set when jax is imported; importing starts no computation
 
     return bool(getattr(cloud_tpu_init, "running_in_cloud_tpu_vm", False))
 
@@ -113,9 +112,3 @@ def initialize(spec: DistributedSpec = DistributedSpec()) -> Job:
     _joined = job
     return job
 
-
-def process_index() -> int:
-    """This process's index (0 on one process); process 0 writes logs and outputs."""
-    import jax
-
-    return jax.process_index()

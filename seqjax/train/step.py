@@ -90,16 +90,18 @@ def _accumulated(grad_fn, params, rest, batch, counts, key, accumulate: int, par
     """((loss, per-target sums), grads) summed over micro-batches with a scan (one micro-batch's activations live at a time)."""
     micro = jax.tree.map(lambda x: micro_batches(x, accumulate), batch)
     first = jax.tree.map(lambda x: x[0], micro)
-    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(grad_fn, params, rest, first, counts, key))
+    sums, zero_grads = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(grad_fn, params, rest, first, counts, key))
+
+    def like_params(grads):
+        # The running sum stays sharded like the parameters (with FSDP, never a whole copy per device).
+        return grads if params_shardings is None else jax.lax.with_sharding_constraint(grads, params_shardings)
 
     def add(total, i_and_batch):
         i, micro_batch = i_and_batch
         (loss, per_target), grads = grad_fn(params, rest, micro_batch, counts, jax.random.fold_in(key, i))
-        if params_shardings is not None:  # keep the running sum sharded like the parameters (FSDP)
-            grads = jax.lax.with_sharding_constraint(grads, params_shardings)
-        return jax.tree.map(jnp.add, total, ((loss, per_target), grads)), None
+        return jax.tree.map(jnp.add, total, ((loss, per_target), like_params(grads))), None
 
-    total, _ = jax.lax.scan(add, zeros, (jnp.arange(accumulate), micro))
+    total, _ = jax.lax.scan(add, (sums, like_params(zero_grads)), (jnp.arange(accumulate), micro))
     return total
 
 

@@ -48,7 +48,12 @@ def test_causal_flag_with_padding_bias_equals_the_boolean_mask():
     k, v = jax.random.normal(kk, (B, L, G, K)), jax.random.normal(kv, (B, L, G, K))
     valid_BL = jnp.arange(L)[None, :] >= jnp.array([0, 3, 7])[:, None]  # left padding; the last row has one item
     slots_BL = jnp.broadcast_to(jnp.arange(L), (B, L))
-    expected = jax.nn.dot_product_attention(q, k, v, mask=attention_mask(slots_BL, valid_BL))
-    fused = fused_attention(q, k, v, valid_BL, implementation="xla")
+
+    @jax.jit
+    def both(q, k, v, valid_BL):
+        masked = jax.nn.dot_product_attention(q, k, v, mask=attention_mask(slots_BL, valid_BL))
+        return masked, fused_attention(q, k, v, valid_BL, implementation="xla")
+
+    expected, fused = both(q, k, v, valid_BL)
     np.testing.assert_allclose(np.asarray(fused), np.asarray(expected), rtol=1e-5, atol=1e-6)
     assert fused_attention(q.astype(jnp.bfloat16), k, v, valid_BL) is None  # not on GPU: the caller uses the mask
