@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pathlib
 
+from seqjax import distributed
 from seqjax.spec import Spec
 
 
 def preprocess(spec: Spec) -> pathlib.Path:
     """Shards and metadata under `workdir/data` (reused when inputs and settings are unchanged)."""
+    distributed.initialize(spec.distributed)
     from seqjax.preprocess import preprocess as run_preprocess
 
     return run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess)
@@ -19,6 +21,7 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None):
 
     The resolved spec is saved as `workdir/spec.json` first, so `seqjax.load(workdir)` works.
     """
+    distributed.initialize(spec.distributed)
     import jax
 
     from seqjax.infer.restore import write_spec
@@ -31,6 +34,7 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None):
 
 def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
     """Run `infer.mode` with the best checkpoint; returns an InferResult (output path, rows, quality summary)."""
+    distributed.initialize(spec.distributed)
     from seqjax.infer.run import infer as run_infer
 
     return run_infer(spec, progress_bar=progress_bar, devices=devices)
@@ -38,6 +42,7 @@ def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
 
 def export(spec: Spec) -> pathlib.Path:
     """Serialized inference functions, weights and metadata under `workdir/export`."""
+    distributed.initialize(spec.distributed)
     from seqjax.infer.export import export as run_export
 
     return run_export(spec)
