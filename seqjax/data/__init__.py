@@ -1,0 +1,1 @@
+"""Metadata, shard formats and grain pipelines."""
