@@ -94,13 +94,9 @@ class Attention(nnx.Module):
         D, H, G, K = spec.dim, spec.heads, spec.num_kv_heads, spec.head_dim
         dtype = jnp.dtype(str(spec.dtype))
 
-        def project(out: tuple[int, int], names: tuple[str, ...]) -> nnx.LinearGeneral:
-            init = nnx.with_partitioning(_kernel_init, names)
-            return nnx.LinearGeneral(D, out, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
-
-        self.q = project((H, K), ("embed", "heads", "head_dim"))
-        self.k = project((G, K), ("embed", "kv_heads", "head_dim"))
-        self.v = project((G, K), ("embed", "kv_heads", "head_dim"))
+        # One matmul makes queries, keys and values: per kv group, its H/G query heads, then its key and value.
+        init = nnx.with_partitioning(_kernel_init, ("embed", "kv_heads", "qkv", "head_dim"))
+        self.qkv = nnx.LinearGeneral(D, (G, H // G + 2, K), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         init = nnx.with_partitioning(_kernel_init, ("heads", "head_dim", "embed"))
         self.out = nnx.LinearGeneral((H, K), D, axis=(-2, -1), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
@@ -116,11 +112,13 @@ class Attention(nnx.Module):
         deterministic: bool,
     ) -> tuple[jax.Array, KVCache | None]:
         """Attend from L new items to themselves and, with a cache, to all earlier items."""
-        q_BLHK, k_BLGK, v_BLGK = self.q(x_BLD), self.k(x_BLD), self.v(x_BLD)
+        B, L = mask_BL.shape
+        qkv_BLGNK = self.qkv(x_BLD)
+        q_BLHK = qkv_BLGNK[..., :-2, :].reshape(B, L, -1, qkv_BLGNK.shape[-1])  # query head h is in kv group h // (H/G)
+        k_BLGK, v_BLGK = qkv_BLGNK[..., -2, :], qkv_BLGNK[..., -1, :]
         if self.rope_base is not None:
             q_BLHK = rope(q_BLHK, positions_BL, self.rope_base)
             k_BLGK = rope(k_BLGK, positions_BL, self.rope_base)
-        B, L = mask_BL.shape
         if cache is None:
             k_BSGK, v_BSGK, valid_BS, start = k_BLGK, v_BLGK, mask_BL, 0
         else:

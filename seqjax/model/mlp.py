@@ -8,7 +8,7 @@ from flax import nnx
 
 from seqjax.spec import Mlp, ModelSpec
 
-# Shapes: B batch, L length, D dim, F mlp width.
+# Shapes: B batch, L length, D dim, F mlp width, T branches (2 for SwiGLU, 1 for GELU).
 
 _kernel_init = nnx.initializers.lecun_normal()
 
@@ -20,20 +20,19 @@ class FeedForward(nnx.Module):
         D, F = spec.dim, spec.mlp_dim
         dtype = jnp.dtype(str(spec.dtype))
 
-        def linear(n_in: int, n_out: int, names: tuple[str, str]) -> nnx.Linear:
-            init = nnx.with_partitioning(_kernel_init, names)
-            return nnx.Linear(n_in, n_out, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
-
         self.gated = spec.mlp == Mlp.SWIGLU
-        self.up = linear(D, F, ("embed", "mlp"))
-        self.gate = linear(D, F, ("embed", "mlp")) if self.gated else nnx.data(None)
-        self.down = linear(F, D, ("mlp", "embed"))
+        # One matmul makes both SwiGLU branches (gate, then linear); GELU has one branch.
+        init = nnx.with_partitioning(_kernel_init, ("embed", "branch", "mlp"))
+        self.up = nnx.LinearGeneral(D, (2 if self.gated else 1, F), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+        init = nnx.with_partitioning(_kernel_init, ("mlp", "embed"))
+        self.down = nnx.Linear(F, D, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
 
     def __call__(self, x_BLD: jax.Array, *, deterministic: bool) -> jax.Array:
         """Apply the MLP position-wise."""
-        if self.gate is not None:
-            h_BLF = jax.nn.silu(self.gate(x_BLD)) * self.up(x_BLD)
+        up_BLTF = self.up(x_BLD)
+        if self.gated:
+            h_BLF = jax.nn.silu(up_BLTF[..., 0, :]) * up_BLTF[..., 1, :]
         else:
-            h_BLF = jax.nn.gelu(self.up(x_BLD))
+            h_BLF = jax.nn.gelu(up_BLTF[..., 0, :])
         return self.dropout(self.down(h_BLF), deterministic=deterministic)

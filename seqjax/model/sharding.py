@@ -34,6 +34,8 @@ RULES: tuple[tuple[str, str | tuple[str, ...] | None], ...] = (
     ("heads", "tensor"),  # query heads
     ("kv_heads", "tensor"),  # key/value heads
     ("head_dim", None),  # width of one head
+    ("qkv", None),  # within a kv group of the fused projection: its query heads, then key and value
+    ("branch", None),  # the gate and linear branches of a fused SwiGLU projection
     ("vocab", None),  # categorical ids (embedding rows, logits)
     ("real", None),  # real input columns
     ("position", None),  # rows of a learned position table

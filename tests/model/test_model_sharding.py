@@ -15,12 +15,9 @@ from seqjax.spec import MeshSpec
 EXPECTED = {
     "embed/columns/0/embedding": P(None, "fsdp"),
     "embed/real/kernel": P(None, "fsdp"),
-    "blocks/0/attention/q/kernel": P("fsdp", "tensor", None),
-    "blocks/0/attention/k/kernel": P("fsdp", "tensor", None),
-    "blocks/0/attention/v/kernel": P("fsdp", "tensor", None),
+    "blocks/0/attention/qkv/kernel": P("fsdp", "tensor", None, None),
     "blocks/1/attention/out/kernel": P("tensor", None, "fsdp"),
-    "blocks/0/mlp/gate/kernel": P("fsdp", "tensor"),
-    "blocks/0/mlp/up/kernel": P("fsdp", "tensor"),
+    "blocks/0/mlp/up/kernel": P("fsdp", None, "tensor"),
     "blocks/0/mlp/down/kernel": P("tensor", "fsdp"),
     "blocks/0/attention_norm/scale": P(None),
     "norm/scale": P(None),
@@ -91,5 +88,5 @@ def test_a_seed_gives_the_same_parameters_on_any_mesh(model8, model1):
 
 
 def test_a_dimension_that_does_not_split_fails_naming_the_parameter(meta, mesh8):
-    with pytest.raises(ValueError, match=r"attention/k/kernel of shape \(16, 1, 4\)"):
+    with pytest.raises(ValueError, match=r"attention/qkv/kernel of shape \(16, 1, 6, 4\)"):
         abstract_model(tiny_spec(kv_heads=1), meta, TARGETS, mesh8)

@@ -113,10 +113,9 @@ def test_checkpoint_from_2x2x2_resumes_on_8x1x1(spec_path, whole):
 
 EXPECTED = {
     "embed/columns/0/embedding": P(None, "fsdp"),
-    "blocks/0/attention/q/kernel": P("fsdp", "tensor", None),
-    "blocks/0/attention/k/kernel": P("fsdp", "tensor", None),
+    "blocks/0/attention/qkv/kernel": P("fsdp", "tensor", None, None),
     "blocks/1/attention/out/kernel": P("tensor", None, "fsdp"),
-    "blocks/0/mlp/up/kernel": P("fsdp", "tensor"),
+    "blocks/0/mlp/up/kernel": P("fsdp", None, "tensor"),
     "blocks/1/mlp/down/kernel": P("tensor", "fsdp"),
     "norm/scale": P(None),
     "heads/layers/0/kernel": P("fsdp", None),
