@@ -61,6 +61,8 @@ def _runtime_errors() -> tuple[type[Exception], ...]:
         errors.append(sys.modules["seqjax.train.loop"].TrainingError)
     if "seqjax.infer.restore" in sys.modules:
         errors.append(sys.modules["seqjax.infer.restore"].InferenceError)
+    if "seqjax.distributed" in sys.modules:
+        errors.append(sys.modules["seqjax.distributed"].LeadError)
     return tuple(errors)
 
 

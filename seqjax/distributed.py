@@ -11,17 +11,32 @@ and one mesh spans them. Where the job's processes come from:
   VMs: JAX reads the job's layout itself (`jax.distributed.initialize()` with no arguments).
 
 One process (none of the above) needs nothing and nothing is started.
+
+Steps that write shared files (preprocess, export) run in process 0 alone while the others wait
+(`lead_only`); the workdir must be on a filesystem that every process sees.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import sys
+from typing import Callable, TypeVar
 
 from seqjax.spec import DistributedSpec, SpecError
 
 _joined: "Job | None" = None
+_lead_calls = itertools.count()
+_DONE = "done"
+_WAIT_MS = 24 * 3600 * 1000
+"""How long the other processes wait for process 0 to finish a step; past it they fail."""
+
+T = TypeVar("T")
+
+
+class LeadError(RuntimeError):
+    """Process 0 failed a step that the other processes of the job were waiting for."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,3 +127,37 @@ def initialize(spec: DistributedSpec = DistributedSpec()) -> Job:
     _joined = job
     return job
 
+
+def lead_only(step: str, work: Callable[[], T]) -> T | None:
+    """Run `work` in process 0 alone while the job's other processes wait; its result there, None elsewhere.
+
+    An error in process 0 is raised there, and as a LeadError with its message in every other
+    process, so none waits for a step that will not finish. (A process 0 that dies without raising
+    ends the job through the distributed runtime's heartbeats.)
+    """
+    import jax
+
+    if jax.process_count() == 1:
+        return work()
+    from jax._src.distributed import global_state
+
+    client = global_state.client  # the coordination service of jax.distributed: a key-value store all processes reach
+    if client is None:  # a runtime started without jax.distributed: a device barrier (no error reaches the others)
+        from jax.experimental import multihost_utils
+
+        result = work() if jax.process_index() == 0 else None
+        multihost_utils.sync_global_devices(f"seqjax-{step}")
+        return result
+    key = f"seqjax/{step}/{next(_lead_calls)}"  # every process takes the same steps in the same order
+    if jax.process_index() == 0:
+        try:
+            result = work()
+        except BaseException as error:
+            client.key_value_set(key, f"{type(error).__name__}: {error}")
+            raise
+        client.key_value_set(key, _DONE)
+        return result
+    outcome = client.blocking_key_value_get(key, _WAIT_MS)
+    if outcome != _DONE:
+        raise LeadError(f"process 0 failed to {step}: {outcome}")
+    return None

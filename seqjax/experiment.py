@@ -9,11 +9,15 @@ from seqjax.spec import Spec
 
 
 def preprocess(spec: Spec) -> pathlib.Path:
-    """Shards and metadata under `workdir/data` (reused when inputs and settings are unchanged)."""
+    """Shards and metadata under `workdir/data` (reused when inputs and settings are unchanged).
+
+    In a job of several processes, process 0 writes them and the others wait, then read the same folder.
+    """
     distributed.initialize(spec.distributed)
     from seqjax.preprocess import preprocess as run_preprocess
 
-    return run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess)
+    distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess))
+    return spec.workpath / "data"
 
 
 def train(spec: Spec, *, progress_bar: bool = True, devices=None):
@@ -43,9 +47,21 @@ def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
 def export(spec: Spec) -> pathlib.Path:
     """Serialized inference functions, weights and metadata under `workdir/export`."""
     distributed.initialize(spec.distributed)
+    import jax
+
     from seqjax.infer.export import export as run_export
 
-    return run_export(spec)
+    if jax.process_count() == 1:
+        return run_export(spec)
+    from jax.experimental import multihost_utils
+
+    from seqjax.infer.api import Predictor
+
+    # Every process restores its part of the parameters; all gather them to host arrays; process 0 alone writes.
+    predictor = Predictor(spec)
+    predictor.params = multihost_utils.process_allgather(predictor.params, tiled=True)
+    distributed.lead_only("export", lambda: run_export(spec, predictor=predictor))
+    return spec.workpath / "export"
 
 
 def run(spec: Spec, *, progress_bar: bool = True):

@@ -1,5 +1,5 @@
 """Multi-process jobs: which launcher a process belongs to, and two processes on localhost
-(2 CPU devices each, gloo collectives) training exactly like one process with 4 devices."""
+(2 CPU devices each, gloo collectives) preprocessing once and training exactly like one process with 4 devices."""
 
 import os
 import socket
@@ -78,6 +78,7 @@ from seqjax.model import batch_sharding, local_rows, make_mesh
 rows = local_rows(batch_sharding(make_mesh(spec.mesh)), spec.train.batch_size)  # each process loads its own half
 assert rows == list(range(8 * jax.process_index(), 8 * jax.process_index() + 8)), rows
 experiment.train(spec, progress_bar=False)
+experiment.export(spec)  # parameters split over both processes; process 0 gathers and writes
 """
 
 
@@ -98,25 +99,79 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_job(script: str, *args: str, processes: int = 2) -> list[subprocess.Popen]:
+    """`processes` Pythons running `script` with `args` as one jax.distributed job on localhost, 2 CPU devices each."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{free_port()}", JAX_NUM_PROCESSES=str(processes))
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            env={**env, "JAX_PROCESS_ID": str(i)}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for i in range(processes)
+    ]
+
+
+def finish(workers: list[subprocess.Popen], timeout: float = 600) -> list[str]:
+    """The workers' output once all have exited (killed after `timeout` seconds)."""
+    try:
+        return [w.communicate(timeout=timeout)[0] for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+
+
+PREPROCESS_WORKER = """
+import sys
+from seqjax import experiment
+from seqjax.spec import load_spec
+
+print("data:", experiment.preprocess(load_spec(sys.argv[1], sys.argv[2:])))
+try:
+    experiment.preprocess(load_spec(sys.argv[1], [*sys.argv[2:], "data.input='missing.parquet'"]))
+except Exception as error:
+    print(f"failed: {type(error).__name__}: {error}")
+"""
+
+
+def files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_process_zero_preprocesses_and_the_others_wait(tmp_path):
+    path = write_experiment(tmp_path)
+    workers = start_job(PREPROCESS_WORKER, str(path), "workdir='multi'")
+    try:
+        single = experiment.preprocess(load_spec(path))  # the reference, meanwhile in this process
+    finally:
+        outputs = finish(workers, timeout=300)
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
+    data = tmp_path / "multi" / "data"
+    for output in outputs:
+        assert f"data: {data}\n" in output, output
+    assert sum("preprocess: wrote" in output for output in outputs) == 1  # written once, by process 0
+    assert (data / "metadata.json").exists()
+    written, reference = files(data), files(single)
+    assert any(name.suffix == ".array_record" for name in written)
+    assert written.keys() == reference.keys() and written == reference
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["data"]  # no temporary folder left
+    # a failure in process 0 is raised there and reported by the process that waited for it
+    missing = tmp_path / "missing.parquet"
+    assert f"failed: PreprocessError: {missing}: no such file or folder" in outputs[0], outputs[0]
+    assert f"failed: LeadError: process 0 failed to preprocess: PreprocessError: {missing}: no such file or folder" in outputs[1], outputs[1]
+
+
 def test_two_processes_train_like_one_process_with_all_devices(tmp_path):
     path = write_experiment(tmp_path, steps=4, every=2, eval_every=2, dropout=0.1)
     experiment.preprocess(load_spec(path))  # once, before the job: every process reads the same shards
     common = ["mesh={data=1, fsdp=2, tensor=2}", "train.log_every=1"]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    env.update(JAX_COORDINATOR_ADDRESS=f"localhost:{free_port()}", JAX_NUM_PROCESSES="2")
     (tmp_path / "multi").mkdir()
     os.symlink(tmp_path / "run" / "data", tmp_path / "multi" / "data")
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), "workdir='multi'", *common],
-            env={**env, "JAX_PROCESS_ID": str(i)}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for i in range(2)
-    ]
+    workers = start_job(WORKER, str(path), "workdir='multi'", *common)
     try:
         one = load_spec(path, ["workdir='run'", *common])  # the reference, in this process on 4 of its devices
         experiment.train(one, progress_bar=False, devices=jax.devices()[:4])
-        outputs = [w.communicate(timeout=600)[0] for w in workers]
+        outputs = finish(workers)
     finally:
         for w in workers:
             w.kill()
@@ -131,3 +186,9 @@ def test_two_processes_train_like_one_process_with_all_devices(tmp_path):
     assert len(pairs) > 10
     for a, b in pairs:
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+    experiment.export(load_spec(path, ["workdir='run'"]))
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir() if p.name.startswith(".")) == []  # no temporary export folder
+    multi_weights, single_weights = np.load(tmp_path / "multi" / "export" / "weights.npz"), np.load(tmp_path / "run" / "export" / "weights.npz")
+    assert sorted(multi_weights) == sorted(single_weights)
+    for name in single_weights:
+        np.testing.assert_allclose(multi_weights[name], single_weights[name], rtol=1e-4, atol=1e-6, err_msg=name)
