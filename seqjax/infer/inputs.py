@@ -1,13 +1,17 @@
 """New long-format data for inference: read, validate, sort and encode it with the stored metadata.
 
-The vocabularies and statistics are the training run's (`workdir/data/metadata.json`); values
-never seen in training map to the unknown id and are counted in one warning.
+The checks, sorting and encoding are preprocessing's (seqjax.preprocess.read, .vocab) with the
+run's metadata as the layout. The vocabularies and statistics are the training run's
+(`workdir/data/metadata.json`); values never seen in training map to the unknown id and are
+counted in one warning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
+import sys
 import warnings
 
 import numpy as np
@@ -15,7 +19,8 @@ import polars as pl
 
 from seqjax.data.metadata import UNKNOWN, ColumnMeta, Metadata
 from seqjax.infer.decode import polars_dtype
-from seqjax.preprocess.vocab import encode_categorical
+from seqjax.preprocess import read, vocab
+from seqjax.preprocess.read import PreprocessError
 from seqjax.preprocess.windows import Rows
 
 
@@ -42,78 +47,53 @@ class Encoded:
         return np.diff(self.rows.starts)
 
 
-def as_polars(frame) -> pl.DataFrame:
-    """A polars frame from a polars or pandas one."""
+@contextlib.contextmanager
+def _input_errors():
+    """The checks are preprocessing's (seqjax.preprocess.read); here their failures are InputErrors."""
+    try:
+        yield
+    except PreprocessError as error:
+        raise InputError(str(error)) from None
+
+
+def as_polars(frame, source: str = "frame", columns: list[str] | None = None) -> pl.DataFrame:
+    """A polars frame from a polars or pandas one. Of a pandas frame, named index levels count as columns
+    (`set_index("sequenceId")`) and only `columns` are converted (the others may hold anything)."""
     if isinstance(frame, pl.DataFrame):
         return frame
-    if type(frame).__module__.startswith("pandas"):
+    pandas = sys.modules.get("pandas")  # a pandas frame can only come from a user who has pandas
+    if pandas is None or not isinstance(frame, pandas.DataFrame):
+        raise InputError(f"{source}: expected a polars or pandas DataFrame, got {type(frame).__name__}")
+    index = [name for name in frame.index.names if name is not None and name not in frame.columns]
+    if index:
+        frame = frame.reset_index(level=index)
+    if columns is not None:  # a missing column is an error anyway: then only the names are needed
+        frame = frame[columns] if all(name in frame.columns for name in columns) else frame.iloc[:0]
+    try:
         return pl.from_pandas(frame)
-    raise InputError(f"expected a polars or pandas DataFrame, got {type(frame).__name__}")
+    except _CONVERSION_ERRORS as error:
+        raise InputError(f"{source}: {_unconvertible(frame)} cannot be converted to polars: {read.first_line(error)}") from None
+
+
+_CONVERSION_ERRORS = (pl.exceptions.PolarsError, ValueError, TypeError)
+"""What pl.from_pandas raises for data it cannot convert (pyarrow's errors are ValueErrors or TypeErrors)."""
+
+
+def _unconvertible(frame) -> str:
+    """The first pandas column that pl.from_pandas fails on, else the frame (e.g. repeated column names)."""
+    for i in range(frame.shape[1]):
+        try:
+            pl.from_pandas(frame.iloc[:, [i]])
+        except _CONVERSION_ERRORS:
+            return f"pandas column {frame.columns[i]!r} (dtype {frame.dtypes.iloc[i]})"
+    return "the pandas frame"
 
 
 def read_input(meta: Metadata, pattern: str) -> pl.DataFrame:
-    """The used columns of a parquet/csv file, folder or glob."""
-    from seqjax.preprocess.read import input_files
-
-    files = input_files(pattern)
-    names = _names(meta)
-    try:
-        frames = [pl.scan_csv(f, infer_schema_length=10000) if f.suffix == ".csv" else pl.scan_parquet(f) for f in files]
-        lazy = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
-        _check_columns(meta, list(lazy.collect_schema().names()), pattern)
-        return lazy.select(names).collect()
-    except (pl.exceptions.PolarsError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{pattern}: cannot read input: {first}") from None
-
-
-def _names(meta: Metadata) -> list[str]:
-    return [meta.id_column, meta.position_column, *(c.name for c in meta.columns)]
-
-
-def _check_columns(meta: Metadata, available: list[str], source: str) -> None:
-    import difflib
-
-    for name in _names(meta):
-        if name not in available:
-            close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise InputError(f"{source}: column {name!r} not found{hint}; available columns: {available}")
-
-
-def _check_values(meta: Metadata, frame: pl.DataFrame, source: str) -> None:
-    """Rows exist; no nulls; integer positions; finite reals."""
-    if frame.height == 0:
-        raise InputError(f"{source}: no rows")
-    for name, count in frame.null_count().row(0, named=True).items():
-        if count:
-            raise InputError(f"{source}: column {name!r} has {count} null values; nulls are not allowed")
-    if not frame.schema[meta.position_column].is_integer():
-        raise InputError(f"{source}: position column {meta.position_column!r} has dtype {frame.schema[meta.position_column]}; allowed: integer")
-    for column in meta.real:
-        dtype = frame.schema[column.name]
-        if not dtype.is_numeric():
-            raise InputError(f"{source}: real column {column.name!r} has dtype {dtype}; allowed: integer or float")
-        if dtype.is_float() and not frame[column.name].is_finite().all():
-            raise InputError(f"{source}: real column {column.name!r} has non-finite values; allowed: finite numbers")
-
-
-def _sorted(meta: Metadata, frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """Rows by (sequence, position); one row per (sequence, position) pair."""
-    id_dtype = frame.schema[meta.id_column]
-    if id_dtype == pl.Categorical or isinstance(id_dtype, pl.Enum):
-        frame = frame.with_columns(pl.col(meta.id_column).cast(pl.String))
-    frame = frame.sort([meta.id_column, meta.position_column])
-    same = frame.select(
-        (pl.col(meta.id_column) == pl.col(meta.id_column).shift(1)) & (pl.col(meta.position_column) == pl.col(meta.position_column).shift(1))
-    ).to_series()
-    if same.any():
-        row = frame.row(int(same.arg_max()), named=True)
-        raise InputError(
-            f"{source}: sequence {row[meta.id_column]!r} has position {row[meta.position_column]} more than once; "
-            f"each ({meta.id_column}, {meta.position_column}) pair must be unique"
-        )
-    return frame
+    """The used columns of a parquet/csv file, folder or glob, checked and cast like `encode` does."""
+    with _input_errors():
+        lazy, _ = read.prepare(meta, read.scan_files(read.input_files(pattern), pattern), pattern, categorical_dtypes=False)
+        return read.collect(lazy, pattern)
 
 
 def _as_stored(column: ColumnMeta, values: pl.Series, source: str) -> pl.Series:
@@ -129,31 +109,19 @@ def _as_stored(column: ColumnMeta, values: pl.Series, source: str) -> pl.Series:
 
 def encode(meta: Metadata, frame, source: str = "input") -> Encoded:
     """Validate, sort and encode a long-format frame with the training vocabularies and statistics."""
-    frame = as_polars(frame)
-    _check_columns(meta, frame.columns, source)
-    frame = frame.select(_names(meta))
-    _check_values(meta, frame, source)
-    frame = _sorted(meta, frame, source)
-    cats, reals, unseen = [], [], {}
-    for column in meta.columns:
-        if column.kind == "categorical":
-            values = _as_stored(column, frame[column.name], source)
-            ids = encode_categorical(values, column)
-            missing = ids == UNKNOWN
-            if missing.any():
-                unseen[column.name] = (int(missing.sum()), values.filter(pl.Series(missing)).n_unique())
-            cats.append(ids)
-        else:
-            reals.append(((frame[column.name].cast(pl.Float64).to_numpy() - column.mean) / column.std).astype(np.float32))
-    sequence_ids = frame[meta.id_column]
-    change = np.flatnonzero((sequence_ids != sequence_ids.shift(1)).fill_null(True).to_numpy())
-    rows = Rows(
-        cat=np.ascontiguousarray(np.stack(cats, axis=1) if cats else np.zeros((frame.height, 0), np.int32), np.int32),
-        real=np.ascontiguousarray(np.stack(reals, axis=1) if reals else np.zeros((frame.height, 0), np.float32), np.float32),
-        position=frame[meta.position_column].cast(pl.Int64).to_numpy(),
-        starts=np.append(change, frame.height).astype(np.int64),
-    )
-    return Encoded(rows=rows, ids=sequence_ids.gather(change), unseen=unseen)
+    with _input_errors():
+        lazy, _ = read.prepare(meta, as_polars(frame, source, read.used_columns(meta)).lazy(), source, categorical_dtypes=False)
+        read.validate(meta, lazy, source)
+        table = read.read_bucket(meta, lazy, None, None, source)
+    features = table.frame.with_columns([_as_stored(c, table.frame[c.name], source) for c in meta.categorical])
+    cat, real = vocab.encode(features, meta.columns)
+    unseen = {}
+    for k, column in enumerate(meta.categorical):
+        missing = cat[:, k] == UNKNOWN
+        if missing.any():
+            unseen[column.name] = (int(missing.sum()), features[column.name].filter(pl.Series(missing)).n_unique())
+    rows = Rows(cat=table.sort(cat), real=table.sort(real), position=table.positions, starts=table.starts)
+    return Encoded(rows=rows, ids=table.ids, unseen=unseen)
 
 
 def warn_unseen(unseen: dict[str, tuple[int, int]]) -> None:

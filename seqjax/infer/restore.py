@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 
 from seqjax import spec as spec_module
 from seqjax.data.metadata import Metadata
+from seqjax.infer.writers import write_json
 from seqjax.spec import Spec, SpecError
 
 SPEC_FILE = "spec.json"
@@ -22,10 +22,7 @@ class InferenceError(RuntimeError):
 def write_spec(spec: Spec) -> pathlib.Path:
     """Save the resolved spec as `workdir/spec.json` (atomically)."""
     path = spec.workpath / SPEC_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(spec_module.to_dict(spec), indent=1))
-    os.replace(tmp, path)
+    write_json(spec_module.to_dict(spec), path)
     return path
 
 

@@ -2,6 +2,7 @@
 
 Nothing here holds more than one bucket of rows: validation and sequence lengths are
 streaming aggregates, and a bucket is a filtered streaming scan of the ids in [low, high).
+Inference on new data (seqjax.infer.inputs) uses the same checks with a run's Metadata as the layout.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import pathlib
 import numpy as np
 import polars as pl
 
+from seqjax.data.metadata import Metadata
 from seqjax.spec import ColumnKind, DataSpec
 
 SUFFIXES = (".parquet", ".csv")
+
+Layout = DataSpec | Metadata
+"""The columns a table must have (id, position, features by kind): the data spec, or a trained run's metadata."""
 
 
 class PreprocessError(ValueError):
@@ -83,44 +88,53 @@ def input_files(pattern: str) -> list[pathlib.Path]:
     return files
 
 
-def _scan(files: list[pathlib.Path]) -> pl.LazyFrame:
-    frames = []
-    for f in files:
-        if f.suffix == ".csv":
-            frames.append(pl.scan_csv(f, infer_schema_length=10000))
-        else:
-            frames.append(pl.scan_parquet(f))
-    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+def scan_files(files: list[pathlib.Path], source: str) -> pl.LazyFrame:
+    """All rows of the parquet/csv files, lazily (csv types inferred from the first 10,000 rows)."""
+    try:
+        frames = [pl.scan_csv(f, infer_schema_length=10000) if f.suffix == ".csv" else pl.scan_parquet(f) for f in files]
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise _failure(error, source) from None
 
 
-def _check_columns(spec: DataSpec, schema: pl.Schema, source: str) -> None:
-    """Every named column exists and has a dtype its kind accepts."""
+def used_columns(layout: Layout) -> list[str]:
+    return [layout.id_column, layout.position_column, *(c.name for c in layout.columns)]
+
+
+def check_columns(layout: Layout, schema: pl.Schema, source: str, *, categorical_dtypes: bool = True) -> None:
+    """Every used column exists and has a dtype its kind accepts (categorical dtypes only if asked:
+    inference checks them against the trained dtype instead)."""
     available = list(schema.names())
-    for name in (spec.id_column, spec.position_column, *(c.name for c in spec.columns)):
+    for name in used_columns(layout):
         if name not in schema:
             close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise PreprocessError(f"{source}: column {name!r} not found{hint}; available columns: {available}")
-    dtype = schema[spec.id_column]
+    dtype = schema[layout.id_column]
     if not (dtype.is_integer() or dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)):
-        raise PreprocessError(f"{source}: id column {spec.id_column!r} has dtype {dtype}; allowed: string or integer")
-    dtype = schema[spec.position_column]
+        raise PreprocessError(f"{source}: id column {layout.id_column!r} has dtype {dtype}; allowed: string or integer")
+    dtype = schema[layout.position_column]
     if not dtype.is_integer():
-        raise PreprocessError(f"{source}: position column {spec.position_column!r} has dtype {dtype}; allowed: integer")
-    for column in spec.columns:
+        raise PreprocessError(f"{source}: position column {layout.position_column!r} has dtype {dtype}; allowed: integer")
+    for column in layout.columns:
         dtype = schema[column.name]
         if column.kind == ColumnKind.REAL and not dtype.is_numeric():
             raise PreprocessError(f"{source}: real column {column.name!r} has dtype {dtype}; allowed: integer or float")
         categorical = dtype.is_integer() or dtype in (pl.String, pl.Boolean, pl.Categorical) or isinstance(dtype, pl.Enum)
-        if column.kind == ColumnKind.CATEGORICAL and not categorical:
+        if categorical_dtypes and column.kind == ColumnKind.CATEGORICAL and not categorical:
             raise PreprocessError(
                 f"{source}: categorical column {column.name!r} has dtype {dtype}; allowed: string, integer or boolean (declare it real?)"
             )
 
 
+def first_line(error: BaseException) -> str:
+    """An error's first line of text (polars' and pyarrow's run on), else its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _failure(error: BaseException, source: str) -> PreprocessError:
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return PreprocessError(f"{source}: cannot read input: {first}")
+    return PreprocessError(f"{source}: cannot read input: {first_line(error)}")
 
 
 def collect(lazy: pl.LazyFrame, source: str) -> pl.DataFrame:
@@ -132,18 +146,22 @@ def collect(lazy: pl.LazyFrame, source: str) -> pl.DataFrame:
 
 
 def scan(spec: DataSpec, files: list[pathlib.Path], source: str) -> tuple[pl.LazyFrame, dict[str, str]]:
-    """The used columns, lazily, with string ids and categories (from dictionary types) and Float64 reals;
-    plus the input dtype of every used column, as polars names them."""
-    names = [spec.id_column, spec.position_column, *(c.name for c in spec.columns)]
+    """The used columns of the input files, lazily, checked and cast as `prepare` does."""
+    return prepare(spec, scan_files(files, source), source)
+
+
+def prepare(layout: Layout, lazy: pl.LazyFrame, source: str, *, categorical_dtypes: bool = True) -> tuple[pl.LazyFrame, dict[str, str]]:
+    """The used columns, after `check_columns`, with string ids and categories (from dictionary types) and
+    Float64 reals; plus the input dtype of every used column, as polars names them."""
+    names = used_columns(layout)
     try:
-        lazy = _scan(files)
         schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise _failure(error, source) from None
-    _check_columns(spec, schema, source)
+    check_columns(layout, schema, source, categorical_dtypes=categorical_dtypes)
     dtypes = {name: str(schema[name]) for name in names}
-    casts = [pl.col(spec.id_column).cast(pl.String)] if _dictionary(schema[spec.id_column]) else []
-    for column in spec.columns:
+    casts = [pl.col(layout.id_column).cast(pl.String)] if _dictionary(schema[layout.id_column]) else []
+    for column in layout.columns:
         if column.kind == ColumnKind.REAL:
             casts.append(pl.col(column.name).cast(pl.Float64))
         elif _dictionary(schema[column.name]):
@@ -164,11 +182,11 @@ def to_parquet(lazy: pl.LazyFrame, path: pathlib.Path, source: str) -> None:
         raise _failure(error, source) from None
 
 
-def validate(spec: DataSpec, lazy: pl.LazyFrame, source: str) -> int:
+def validate(layout: Layout, lazy: pl.LazyFrame, source: str) -> int:
     """Row count, after checking in one streaming pass that rows exist, no used column has nulls
     and real columns are finite; an error names the first offending sequence in sorted order."""
     names = lazy.collect_schema().names()
-    floats = [c.name for c in spec.columns if c.kind == ColumnKind.REAL]
+    floats = [c.name for c in layout.columns if c.kind == ColumnKind.REAL]
     counts = collect(
         lazy.select(
             pl.len().alias("rows"),
@@ -179,7 +197,7 @@ def validate(spec: DataSpec, lazy: pl.LazyFrame, source: str) -> int:
     ).row(0, named=True)
     if not counts["rows"]:
         raise PreprocessError(f"{source}: no rows")
-    ident = spec.id_column
+    ident = layout.id_column
     for name in names:
         count = counts[f"null {name}"]
         if not count:
@@ -194,8 +212,8 @@ def validate(spec: DataSpec, lazy: pl.LazyFrame, source: str) -> int:
             continue
         bad = ~pl.col(name).is_finite()
         first = collect(lazy.filter(bad).select(pl.col(ident).min()), source).item()
-        rows = collect(lazy.filter(bad & (pl.col(ident) == first)).select(spec.position_column, name), source)
-        value = rows.sort(spec.position_column)[name][0]
+        rows = collect(lazy.filter(bad & (pl.col(ident) == first)).select(layout.position_column, name), source)
+        value = rows.sort(layout.position_column)[name][0]
         raise PreprocessError(f"{source}: real column {name!r} has value {value} in sequence {first!r}; allowed: finite numbers")
     return int(counts["rows"])
 
@@ -225,37 +243,37 @@ def _sort_order(codes: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
     return np.lexsort((positions, codes))
 
 
-def _check_duplicates(codes: np.ndarray, positions: np.ndarray, ids: pl.Series, spec: DataSpec, source: str) -> None:
+def _check_duplicates(codes: np.ndarray, positions: np.ndarray, ids: pl.Series, layout: Layout, source: str) -> None:
     """The first repeated (sequence, position) pair in sorted order, if any."""
     same = (codes[1:] == codes[:-1]) & (positions[1:] == positions[:-1])
     if same.any():
         row = int(np.argmax(same))
         raise PreprocessError(
             f"{source}: sequence {ids[int(codes[row])]!r} has position {int(positions[row])} more than once; "
-            f"each ({spec.id_column}, {spec.position_column}) pair must be unique"
+            f"each ({layout.id_column}, {layout.position_column}) pair must be unique"
         )
 
 
-def read_bucket(spec: DataSpec, lazy: pl.LazyFrame, low, high, source: str, dtypes: dict[str, str] | None = None) -> Table:
+def read_bucket(layout: Layout, lazy: pl.LazyFrame, low, high, source: str, dtypes: dict[str, str] | None = None) -> Table:
     """Read the (validated) rows whose id lies in [low, high) (None: unbounded) and sort them;
     their sequences come out in ascending id order."""
-    ident = pl.col(spec.id_column)
-    id_dtype = lazy.collect_schema()[spec.id_column]
+    ident = pl.col(layout.id_column)
+    id_dtype = lazy.collect_schema()[layout.id_column]
     if low is not None:
         lazy = lazy.filter(ident >= pl.lit(low, id_dtype))
     if high is not None:
         lazy = lazy.filter(ident < pl.lit(high, id_dtype))
     frame = collect(lazy, source)
-    id_column = frame[spec.id_column]
+    id_column = frame[layout.id_column]
     ids = id_column.unique().sort()  # sequence k has the k-th smallest id
     codes = _dense_codes(id_column, ids)
-    positions = frame[spec.position_column].cast(pl.Int64).to_numpy()
+    positions = frame[layout.position_column].cast(pl.Int64).to_numpy()
     order = _sort_order(codes, positions)
     if order is not None:
         codes, positions = codes[order], positions[order]
     starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1, [len(codes)]]).astype(np.int64)
-    _check_duplicates(codes, positions, ids, spec, source)
-    features = frame.select(c.name for c in spec.columns)
+    _check_duplicates(codes, positions, ids, layout, source)
+    features = frame.select(c.name for c in layout.columns)
     return Table(frame=features, order=order, positions=positions, starts=starts, ids=ids, dtypes=dtypes or {})
 
 

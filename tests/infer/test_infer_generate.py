@@ -9,7 +9,7 @@ import pytest
 from seqjax.infer.generate import check_generate, kept, refresh
 from seqjax.spec import SpecError
 
-STEPS = 12  # context 8: prefill, then re-prefills of the last 6 items at steps 2, 5, 8 and 11
+STEPS = 12  # context 8: prefill, then re-prefills of the last 6 items at steps 2, 5, 8 and 11 (also the run's infer.steps)
 
 
 def assert_same_items(a: pl.DataFrame, b: pl.DataFrame) -> None:

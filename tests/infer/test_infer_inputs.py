@@ -63,8 +63,10 @@ def test_csv_style_dtypes_are_cast_to_the_training_ones():
     [
         (table().drop("amount"), r"input: column 'amount' not found; available columns"),
         (table().rename({"event": "events"}), r"column 'event' not found \(did you mean 'events'\?\)"),
-        (table(amount=pl.when(pl.col("itemPosition") == 2).then(None).otherwise(pl.col("amount"))), r"column 'amount' has 1 null values"),
-        (table(amount=pl.when(pl.col("itemPosition") == 2).then(float("nan")).otherwise(pl.col("amount"))), r"real column 'amount' has non-finite"),
+        (table(amount=pl.when(pl.col("itemPosition") == 2).then(None).otherwise(pl.col("amount"))), r"column 'amount' has 1 null values, first in sequence 'x'"),
+        (table(sequenceId=pl.when(pl.col("itemPosition") == 2).then(None).otherwise(pl.col("sequenceId"))), r"id column 'sequenceId' has 1 null values \(first at row 3\)"),
+        (table(amount=pl.when(pl.col("itemPosition") == 2).then(float("nan")).otherwise(pl.col("amount"))), r"real column 'amount' has value nan in sequence 'x'; allowed: finite numbers"),
+        (table(itemPosition=pl.col("itemPosition").cast(pl.Float64)), r"position column 'itemPosition' has dtype Float64; allowed: integer"),
         (table(itemPosition=pl.lit(1)), r"sequence 'x' has position 1 more than once"),
         (table().head(0), r"input: no rows"),
     ],
@@ -72,6 +74,19 @@ def test_csv_style_dtypes_are_cast_to_the_training_ones():
 def test_bad_input_is_one_clear_line(frame, message):
     with pytest.raises(InputError, match=message):
         encode(META, frame)
+
+
+def test_pandas_input_errors_are_one_clear_line_too():
+    pytest.importorskip("pandas")
+    frame = table().to_pandas()
+    with pytest.raises(InputError, match=r"frame: pandas column 'event' \(dtype object\) cannot be converted to polars: "):
+        encode(META, frame.astype({"event": object}).assign(event=["a", 1, "b", "c", "a", "b", "c", "a"]), "frame")
+    with pytest.raises(InputError, match=r"frame: expected a polars or pandas DataFrame, got Series"):
+        encode(META, frame["event"], "frame")
+    with pytest.raises(InputError, match=r"frame: column 'amount' not found \(did you mean 'amounts'\?\)"):
+        encode(META, frame.rename(columns={"amount": "amounts"}), "frame")
+    with pytest.raises(InputError, match=r"frame: column 'amount' has 1 null values"):  # pandas' NaN is a missing value
+        encode(META, frame.assign(amount=[float("nan")] + [1.0] * 7), "frame")
 
 
 def test_windows_of_new_data_end_at_each_sequence_or_every_stride():

@@ -58,6 +58,18 @@ def test_embeddings_shape_determinism_layers_and_pooling(predictor, new_data):
     np.testing.assert_allclose(ends.drop("sequenceId").to_numpy(), last.drop("sequenceId").to_numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_pandas_frames_give_what_polars_frames_give(predictor, new_data):
+    pytest.importorskip("pandas")
+    frame = new_data.to_pandas()
+    assert predictor.predict(frame).equals(predictor.predict(new_data))
+    assert predictor.probabilities(frame).equals(predictor.probabilities(new_data))
+    assert predictor.generate(frame, temperature=1.0, seed=3).equals(predictor.generate(new_data, temperature=1.0, seed=3))
+    assert predictor.embed(frame).equals(predictor.embed(new_data))
+    # what pandas users often have: the id as the index, categories, an unrelated column of mixed objects
+    indexed = frame.astype({"event": "category"}).set_index("sequenceId").assign(note=[{"a": 1}, "b"] + [None] * (len(frame) - 2))
+    assert predictor.predict(indexed).equals(predictor.predict(new_data))
+
+
 def test_unseen_categories_warn_once_and_use_the_unknown_id(predictor, unseen_data):
     with pytest.warns(UnseenCategoryWarning, match=r"event: 2 rows \(1 distinct values\)") as caught:
         predicted = predictor.predict(unseen_data)

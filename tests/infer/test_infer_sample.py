@@ -47,9 +47,10 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
 
 def test_allowed_sets_directly():
     logits = jnp.log(jnp.asarray([[0.1, 0.6, 0.3], [0.3, 0.3, 0.4]]))
-    got = np.asarray(allowed(logits, SamplingArgs.of(1.0, top_k=0, top_p=0.65)))
+    fn = jax.jit(allowed)  # one compile (op by op, each operation compiles on its own)
+    got = np.asarray(fn(logits, SamplingArgs.of(1.0, top_k=0, top_p=0.65)))
     np.testing.assert_array_equal(got, [[False, True, True], [True, True, True]])
-    got = np.asarray(allowed(logits, SamplingArgs.of(1.0, top_k=1)))
+    got = np.asarray(fn(logits, SamplingArgs.of(1.0, top_k=1)))
     np.testing.assert_array_equal(got, [[False, True, False], [False, False, True]])
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from seqjax import experiment
 from seqjax.infer.run import infer
 from seqjax.spec import load_spec
 
 
 def test_probabilities_of_a_split_join_the_predictions_and_the_table(spec_path, predictor):
     table = pl.read_parquet(spec_path.parent / "table.parquet")
-    predicted = experiment.infer(load_spec(spec_path), progress_bar=False)
+    predicted = infer(load_spec(spec_path), progress_bar=False, predictor=predictor)  # experiment.infer: see test_infer_modes' cli tests
     result = infer(load_spec(spec_path, ["infer.mode='probabilities'"]), progress_bar=False, predictor=predictor)
     assert result.path == spec_path.parent / "run" / "predictions" / "probabilities-test.parquet" and not result.quality
     probs = pl.read_parquet(result.path)
