@@ -104,8 +104,27 @@ def _print_warning(message, category, filename, lineno, file=None, line=None) ->
     print(f"seqjax: warning: {message}", file=sys.stderr)
 
 
+def compilation_cache(environ=os.environ) -> None:
+    """Keep compiled programs between commands, so a second `seqjax train` or `infer` skips most compiling.
+
+    In the user's cache folder unless JAX_COMPILATION_CACHE_DIR says where (empty: no cache); programs
+    that took 0.2 s or more to compile are kept (JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS to change it).
+    """
+    if "JAX_COMPILATION_CACHE_DIR" in environ:
+        return
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        jax.config.update("jax_compilation_cache_dir", os.path.join(base, "seqjax", "jax"))
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in environ:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command != "validate":
+        compilation_cache()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _print_warning

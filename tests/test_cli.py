@@ -1,5 +1,6 @@
 """The command line end to end on a tiny spec, and its one-line errors."""
 
+import os
 import subprocess
 import sys
 
@@ -8,14 +9,17 @@ import polars as pl
 from tiny import ROOT, write_experiment
 
 
-def seqjax(*args):
-    return subprocess.run([sys.executable, "-m", "seqjax.cli", *args], cwd=ROOT, capture_output=True, text=True)
+def seqjax(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "seqjax.cli", *args], cwd=ROOT, capture_output=True, text=True, env=env)
 
 
 def test_run_writes_long_format_predictions(tmp_path):
     spec = write_experiment(tmp_path, steps=6, every=3, eval_every=3)
-    result = seqjax("run", str(spec), "--no-progress", "--set", "infer.format='csv'")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")} | {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = seqjax("run", str(spec), "--no-progress", "--set", "infer.format='csv'", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+    # compiled programs are kept in the user's cache folder for the next command
+    assert any((tmp_path / "cache" / "seqjax" / "jax").iterdir())
     out = tmp_path / "run" / "predictions" / "test.csv"
     assert f"predictions: {out}" in result.stdout
     assert "event: accuracy" in result.stdout and "amount: mean absolute error" in result.stdout
