@@ -65,6 +65,7 @@ class Predictor:
         self.buckets = bucket_sizes(spec.infer.batch_size, self.mesh.shape["data"] * self.mesh.shape["fsdp"])
         self._functions: dict[tuple, object] = {}
         self._rows: dict[int, list[int]] = {}
+        self._sizes: dict[int, set[int]] = {}  # batch sizes each function has been compiled for
 
     def function(self, name: str, **static):
         """The jitted function `name` ("next", "embed" or "generate") for the given static settings."""
@@ -78,14 +79,24 @@ class Predictor:
             self._functions[key] = jax.jit(builders[name](), out_shardings=self.replicated)
         return self._functions[key]
 
+    def bucket(self, fn, n: int) -> int:
+        """The batch size to pad n rows to: the smallest `fn` already ran with, else the smallest bucket that fits.
+
+        Reusing a compiled size costs a few padding rows; a new size costs a compilation.
+        """
+        if n > self.buckets[-1]:
+            raise ValueError(f"a batch of {n} rows is larger than infer.batch_size ({self.buckets[-1]})")
+        used = self._sizes.setdefault(id(fn), set())
+        size = min((b for b in used if b >= n), default=None) or next(b for b in self.buckets if b >= n)
+        used.add(size)
+        return size
+
     def call(self, fn, batch: tuple[np.ndarray, ...], *scalars):
         """Run `fn` on a batch padded to its bucket size and split over the mesh; host arrays of the real rows."""
         from seqjax.model import activate, local_rows
 
         n = len(batch[0])
-        size = next((b for b in self.buckets if b >= n), None)
-        if size is None:
-            raise ValueError(f"a batch of {n} rows is larger than infer.batch_size ({self.buckets[-1]})")
+        size = self.bucket(fn, n)
         if size not in self._rows:
             self._rows[size] = local_rows(self.batch_sharding, size)  # this process's rows of the batch
         arrays = []

@@ -17,7 +17,7 @@ import polars as pl
 
 from seqjax.infer import forward, writers
 from seqjax.infer.generate import check_generate
-from seqjax.infer.sources import Chunk, Source
+from seqjax.infer.sources import Chunk, Source, rechunk
 from seqjax.spec import EmbedSpec, InferMode, InferSpec, Sampling, SpecError
 
 if TYPE_CHECKING:
@@ -69,17 +69,31 @@ def frames(predictor: "Predictor", source: Source, job: Job, *, quality=None, ba
     """Result frames, one per chunk of windows."""
     job.check(predictor)
     last_only = not job.per_window and (not source.known_last or not job.next_item)
-    for chunk in source.chunks(predictor.buckets[-1], last_only):
-        frame = _chunk(predictor, source, job, chunk, quality)
-        if bar is not None:
-            bar.update(len(chunk["sequence"]))
-        yield frame
+    size = predictor.buckets[-1]
+    chunks = source.chunks(size, last_only)
+    if source.known_last and job.next_item:  # the split's windows whose last item is a target, in full chunks
+        chunks = rechunk(_targets_only(chunks, bar), size)
+    elif bar is not None:
+        chunks = _counted(chunks, bar)
+    for chunk in chunks:
+        yield _chunk(predictor, source, job, chunk, quality)
+
+
+def _counted(chunks: Iterator[Chunk], bar) -> Iterator[Chunk]:
+    for chunk in chunks:
+        bar.update(len(chunk["sequence"]))
+        yield chunk
+
+
+def _targets_only(chunks: Iterator[Chunk], bar) -> Iterator[Chunk]:
+    """The windows whose last item is a target of the split (and follows a real item)."""
+    for chunk in chunks if bar is None else _counted(chunks, bar):
+        keep = chunk["target"][:, -1] & chunk["mask"][:, -2]
+        yield {k: v[keep] for k, v in chunk.items()}
 
 
 def _chunk(predictor: "Predictor", source: Source, job: Job, chunk: Chunk, quality) -> pl.DataFrame:
     known = source.known_last and job.next_item
-    if known:  # the split's windows whose last item is a target of this split
-        chunk = {k: v[chunk["target"][:, -1] & chunk["mask"][:, -2]] for k, v in chunk.items()}
     if len(chunk["sequence"]) == 0:
         return empty(predictor, job)
     batch = model_inputs(chunk, known)

@@ -29,6 +29,16 @@ def test_predict_gives_the_item_after_each_sequence(predictor, new_data):
     assert predicted["event"].null_count() == 0 and predicted["amount"].is_finite().all()
 
 
+def test_a_smaller_batch_reuses_a_compiled_size_and_gives_the_same_rows(predictor, new_data):
+    whole = predictor.predict(new_data)
+    fn = predictor.function("next")
+    compiled = fn._cache_size()
+    first = pl.col("sequenceId") == new_data["sequenceId"][0]
+    alone = predictor.predict(new_data.filter(first))
+    assert fn._cache_size() == compiled  # one row padded to a size already compiled, not a new compilation
+    assert alone.equals(whole.filter(first))
+
+
 def test_probabilities_sum_to_one_and_agree_with_predict(predictor, new_data):
     probs = predictor.probabilities(new_data)
     predicted = predictor.predict(new_data)
