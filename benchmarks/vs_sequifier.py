@@ -205,6 +205,8 @@ def benchmark(size_name: str, args) -> dict:
     b = Bench(size_name, size, work, args.max_load, args.load_wait)
     for d in (b.sq / "data", b.sq / "configs", b.sj, b.logs):
         d.mkdir(parents=True, exist_ok=True)
+    # seqjax keeps compiled programs between commands; start from an empty cache so warm-up is a first run's
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(work / "jax-cache")
     r = b.results
     started = time.time()
     r["command"] = f".venv/bin/python benchmarks/vs_sequifier.py --size {size_name}" + (" --sequifier-compile" if args.sequifier_compile else "")
