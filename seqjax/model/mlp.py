@@ -32,7 +32,8 @@ class FeedForward(nnx.Module):
         """Apply the MLP position-wise."""
         up_BLTF = self.up(x_BLD)
         if self.gated:
-            h_BLF = jax.nn.silu(up_BLTF[..., 0, :]) * up_BLTF[..., 1, :]
+            gate_BL1F, linear_BL1F = jnp.split(up_BLTF, 2, axis=-2)  # its gradient is one concatenation
+            h_BLF = (jax.nn.silu(gate_BL1F) * linear_BL1F)[..., 0, :]
         else:
             h_BLF = jax.nn.gelu(up_BLTF[..., 0, :])
         return self.dropout(self.down(h_BLF), deterministic=deterministic)
