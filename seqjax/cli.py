@@ -123,7 +123,7 @@ def compilation_cache(environ=os.environ) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command != "validate":
+    if args.command in ("run", "train", "infer", "export"):
         compilation_cache()
     try:
         with warnings.catch_warnings():

@@ -19,6 +19,7 @@ Steps that write shared files (preprocess, export) run in process 0 alone while 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import itertools
 import os
 import sys
@@ -67,6 +68,8 @@ def _on_cloud_tpu() -> bool:
     """A Cloud TPU VM (JAX's own check when it is imported) or a GKE TPU pod (its worker variables)."""
     if os.environ.get("TPU_WORKER_HOSTNAMES") or os.environ.get("MEGASCALE_COORDINATOR_ADDRESS"):
         return True
+    if importlib.util.find_spec("libtpu") is None:  # JAX's check needs libtpu; without it, importing jax is not worth it
+        return False
     from jax._src import cloud_tpu_init  # set when jax is imported; importing starts no computation
 
     return bool(getattr(cloud_tpu_init, "running_in_cloud_tpu_vm", False))
@@ -135,6 +138,8 @@ def lead_only(step: str, work: Callable[[], T]) -> T | None:
     process, so none waits for a step that will not finish. (A process 0 that dies without raising
     ends the job through the distributed runtime's heartbeats.)
     """
+    if "jax" not in sys.modules:  # nothing has started a JAX runtime, so this process is alone
+        return work()
     import jax
 
     if jax.process_count() == 1:

@@ -60,3 +60,13 @@ def test_help_lists_commands():
     assert result.returncode == 0
     for command in ("run", "preprocess", "train", "infer", "validate"):
         assert command in result.stdout
+
+
+def test_preprocess_starts_without_jax(tmp_path):
+    """Preprocessing needs no accelerator runtime, so its command does not pay for importing one."""
+    spec = write_experiment(tmp_path)
+    code = f"import sys; from seqjax import cli; assert cli.main(['preprocess', {str(spec)!r}]) == 0; print(sorted(m for m in ('jax', 'grain', 'orbax') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "run" / "data" / "metadata.json").exists()
