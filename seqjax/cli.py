@@ -78,15 +78,27 @@ def execute(args: argparse.Namespace) -> None:
 
     progress = not args.no_progress
     if args.command == "preprocess":
-        print(f"data: {experiment.preprocess(spec)}")
+        path = experiment.preprocess(spec)
+        if _lead():
+            print(f"data: {path}")
     elif args.command == "train":
         result = experiment.train(spec, progress_bar=progress)
-        print(f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}")
+        if _lead():
+            print(f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}")
     elif args.command == "export":
-        print(f"export: {experiment.export(spec)}")
+        path = experiment.export(spec)
+        if _lead():
+            print(f"export: {path}")
     else:
         run = experiment.run if args.command == "run" else experiment.infer
-        _describe(run(spec, progress_bar=progress))
+        result = run(spec, progress_bar=progress)
+        if _lead():
+            _describe(result)
+
+
+def _lead() -> bool:
+    """Whether this process reports results: process 0 of a multi-process job (the others write nothing either)."""
+    return "jax" not in sys.modules or sys.modules["jax"].process_index() == 0
 
 
 def _describe(result) -> None:

@@ -123,14 +123,10 @@ def finish(workers: list[subprocess.Popen], timeout: float = 600) -> list[str]:
 
 PREPROCESS_WORKER = """
 import sys
-from seqjax import experiment
-from seqjax.spec import load_spec
+from seqjax import cli
 
-print("data:", experiment.preprocess(load_spec(sys.argv[1], sys.argv[2:])))
-try:
-    experiment.preprocess(load_spec(sys.argv[1], [*sys.argv[2:], "data.input='missing.parquet'"]))
-except Exception as error:
-    print(f"failed: {type(error).__name__}: {error}")
+print("exit", cli.main(["preprocess", sys.argv[1], "--set", sys.argv[2]]), flush=True)
+print("exit", cli.main(["preprocess", sys.argv[1], "--set", sys.argv[2], "--set", "data.input='missing.parquet'"]), flush=True)
 """
 
 
@@ -147,8 +143,7 @@ def test_process_zero_preprocesses_and_the_others_wait(tmp_path):
         outputs = finish(workers, timeout=300)
     assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
     data = tmp_path / "multi" / "data"
-    for output in outputs:
-        assert f"data: {data}\n" in output, output
+    assert f"data: {data}\n" in outputs[0] and "data:" not in outputs[1]  # results are reported by process 0 alone
     assert sum("preprocess: wrote" in output for output in outputs) == 1  # written once, by process 0
     assert (data / "metadata.json").exists()
     written, reference = files(data), files(single)
@@ -157,8 +152,8 @@ def test_process_zero_preprocesses_and_the_others_wait(tmp_path):
     assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["data"]  # no temporary folder left
     # a failure in process 0 is raised there and reported by the process that waited for it
     missing = tmp_path / "missing.parquet"
-    assert f"failed: PreprocessError: {missing}: no such file or folder" in outputs[0], outputs[0]
-    assert f"failed: LeadError: process 0 failed to preprocess: PreprocessError: {missing}: no such file or folder" in outputs[1], outputs[1]
+    assert f"seqjax: error: {missing}: no such file or folder\nexit 2\n" in outputs[0], outputs[0]
+    assert f"seqjax: error: process 0 failed to preprocess: PreprocessError: {missing}: no such file or folder\nexit 1\n" in outputs[1], outputs[1]
 
 
 def test_two_processes_train_like_one_process_with_all_devices(tmp_path):
