@@ -134,8 +134,11 @@ class Predictor:
         self, frame, steps: int | None = None, *, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0, cached: bool = True
     ) -> pl.DataFrame:
         """`steps` (default `infer.steps`) new items after each sequence, every column; greedy when temperature is 0."""
+        steps = self.spec.infer.steps if steps is None else steps
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps = {steps!r}: must be a whole number of items, at least 1")
         sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-        return self.run(frame, modes.Job(mode=InferMode.GENERATE, steps=steps or self.spec.infer.steps, sampling=sampling, cached=cached))
+        return self.run(frame, modes.Job(mode=InferMode.GENERATE, steps=steps, sampling=sampling, cached=cached))
 
     def embed(self, frame, layer: int = -1, pooling: str = "last", per: str = "sequence") -> pl.DataFrame:
         """One float32 vector per sequence (its last window) or per window, from block `layer` (-1: final normed state)."""

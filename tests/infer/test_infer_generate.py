@@ -65,3 +65,9 @@ def test_generated_categories_are_the_users_own(predictor, new_data):
 def test_generating_needs_every_column_as_a_target(predictor):
     with pytest.raises(SpecError, match=r"train.targets = \['event', 'amount'\].*missing \['channel', 'duration'\]"):
         check_generate(predictor.meta, ("event", "amount"))
+
+
+@pytest.mark.parametrize("steps", [0, -2, 1.5])
+def test_generate_refuses_a_step_count_that_is_not_a_positive_whole_number(predictor, new_data, steps):
+    with pytest.raises(ValueError, match=rf"steps = {steps}: must be a whole number of items, at least 1"):
+        predictor.generate(new_data, steps)
