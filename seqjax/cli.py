@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 
+from seqjax import distributed
 from seqjax.spec import InferMode, SpecError, load_spec
 
 COMMANDS = {
@@ -56,13 +57,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _runtime_errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = []
+    errors: list[type[Exception]] = [distributed.LeadError]
     if "seqjax.train.loop" in sys.modules:
         errors.append(sys.modules["seqjax.train.loop"].TrainingError)
     if "seqjax.infer.restore" in sys.modules:
         errors.append(sys.modules["seqjax.infer.restore"].InferenceError)
-    if "seqjax.distributed" in sys.modules:
-        errors.append(sys.modules["seqjax.distributed"].LeadError)
     return tuple(errors)
 
 
@@ -78,37 +77,27 @@ def execute(args: argparse.Namespace) -> None:
 
     progress = not args.no_progress
     if args.command == "preprocess":
-        path = experiment.preprocess(spec)
-        if _lead():
-            print(f"data: {path}")
+        report = f"data: {experiment.preprocess(spec)}"
     elif args.command == "train":
         result = experiment.train(spec, progress_bar=progress)
-        if _lead():
-            print(f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}")
+        report = f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}"
     elif args.command == "export":
-        path = experiment.export(spec)
-        if _lead():
-            print(f"export: {path}")
+        report = f"export: {experiment.export(spec)}"
     else:
         run = experiment.run if args.command == "run" else experiment.infer
-        result = run(spec, progress_bar=progress)
-        if _lead():
-            _describe(result)
+        report = _describe(run(spec, progress_bar=progress))
+    if distributed.is_lead():  # the other processes of a job write nothing either
+        print(report)
 
 
-def _lead() -> bool:
-    """Whether this process reports results: process 0 of a multi-process job (the others write nothing either)."""
-    return "jax" not in sys.modules or sys.modules["jax"].process_index() == 0
-
-
-def _describe(result) -> None:
+def _describe(result) -> str:
     from seqjax.infer.quality import describe_quality
 
     label = "predictions" if result.mode == InferMode.PREDICT else result.mode.value
-    print(f"{label}: {result.path} ({result.rows:,} rows)")
+    lines = [f"{label}: {result.path} ({result.rows:,} rows)"]
     if result.quality:
-        print("quality on the predicted items (model vs naive baselines):")
-        print("\n".join(describe_quality(result.quality)))
+        lines += ["quality on the predicted items (model vs naive baselines):", *describe_quality(result.quality)]
+    return "\n".join(lines)
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:

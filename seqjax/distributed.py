@@ -131,6 +131,11 @@ def initialize(spec: DistributedSpec = DistributedSpec()) -> Job:
     return job
 
 
+def is_lead() -> bool:
+    """Whether this is process 0 of its job (or a process alone): the one that writes and reports."""
+    return "jax" not in sys.modules or sys.modules["jax"].process_index() == 0
+
+
 def lead_only(step: str, work: Callable[[], T]) -> T | None:
     """Run `work` in process 0 alone while the job's other processes wait; its result there, None elsewhere.
 

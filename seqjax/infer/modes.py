@@ -70,24 +70,24 @@ def frames(predictor: "Predictor", source: Source, job: Job, *, quality=None, ba
     job.check(predictor)
     last_only = not job.per_window and (not source.known_last or not job.next_item)
     size = predictor.buckets[-1]
-    chunks = source.chunks(size, last_only)
+    chunks = _counted(source.chunks(size, last_only), bar)
     if source.known_last and job.next_item:  # the split's windows whose last item is a target, in full chunks
-        chunks = rechunk(_targets_only(chunks, bar), size)
-    elif bar is not None:
-        chunks = _counted(chunks, bar)
+        chunks = rechunk(_targets_only(chunks), size)
     for chunk in chunks:
         yield _chunk(predictor, source, job, chunk, quality)
 
 
 def _counted(chunks: Iterator[Chunk], bar) -> Iterator[Chunk]:
+    """The chunks, each counted on the progress bar (if any) as it is read."""
     for chunk in chunks:
-        bar.update(len(chunk["sequence"]))
+        if bar is not None:
+            bar.update(len(chunk["sequence"]))
         yield chunk
 
 
-def _targets_only(chunks: Iterator[Chunk], bar) -> Iterator[Chunk]:
+def _targets_only(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     """The windows whose last item is a target of the split (and follows a real item)."""
-    for chunk in chunks if bar is None else _counted(chunks, bar):
+    for chunk in chunks:
         keep = chunk["target"][:, -1] & chunk["mask"][:, -2]
         yield {k: v[keep] for k, v in chunk.items()}
 
