@@ -59,7 +59,7 @@ def network(spec: ModelSpec, meta: Metadata) -> tuple[Network, nnx.State]:
         model = Model(spec, meta, targets, rngs=nnx.Rngs(params=0, dropout=1))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), rest)
-    return Network(graphdef, shapes, meta, targets), params
+    return Network(graphdef, shapes, meta, targets, spec.dim), params
 
 
 def windows(batch: int, context: int, seed: int = 0) -> Window:

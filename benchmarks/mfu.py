@@ -407,7 +407,6 @@ def run(
 
     from seqjax import experiment
     from seqjax.spec import load_spec
-    from seqjax.train.loop import read_metadata
 
     workdir = pathlib.Path(workdir or ROOT / "benchmarks" / ".work" / f"mfu-{dim}")
     if workdir.exists():
@@ -423,7 +422,7 @@ def run(
         t = time.perf_counter()
         experiment.train(spec, progress_bar=False)
         train_s = time.perf_counter() - t
-    meta, _ = read_metadata(spec)
+    meta = spec.paths.metadata()
     flops = spec_flops(spec, meta)
     rate = steady_tokens_per_s(spec.workpath / "metrics.jsonl", spec.train.eval_every, spec.train.log_every)
     result = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import io
 import importlib.util
+import io
 import pathlib
 import shutil
 import sys

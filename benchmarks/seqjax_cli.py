@@ -28,8 +28,8 @@ def main() -> int:
     if argv and argv[0] == "preprocess":  # preprocessing imports no accelerator stack
         import seqjax.preprocess  # noqa: F401
     else:
-        import jax  # noqa: F401
         import flax.nnx  # noqa: F401
+        import jax  # noqa: F401
 
     imported = time.perf_counter()
     code = seqjax.cli.main(argv)

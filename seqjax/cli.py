@@ -9,7 +9,8 @@ import sys
 import warnings
 
 from seqjax import distributed
-from seqjax.spec import InferMode, SpecError, load_spec
+from seqjax.errors import RunError, UserError
+from seqjax.spec import InferMode, load_spec
 
 COMMANDS = {
     "run": "preprocess, train, export and infer",
@@ -44,25 +45,6 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     if getattr(args, "mode", None):
         overrides.append(f"infer.mode={json.dumps(args.mode)}")
     return overrides
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean bad input: one line, exit code 2."""
-    errors: list[type[Exception]] = [SpecError]
-    if "seqjax.preprocess" in sys.modules:
-        errors.append(sys.modules["seqjax.preprocess"].PreprocessError)
-    if "seqjax.infer.inputs" in sys.modules:
-        errors.append(sys.modules["seqjax.infer.inputs"].InputError)
-    return tuple(errors)
-
-
-def _runtime_errors() -> tuple[type[Exception], ...]:
-    errors: list[type[Exception]] = [distributed.LeadError]
-    if "seqjax.train.loop" in sys.modules:
-        errors.append(sys.modules["seqjax.train.loop"].TrainingError)
-    if "seqjax.infer.restore" in sys.modules:
-        errors.append(sys.modules["seqjax.infer.restore"].InferenceError)
-    return tuple(errors)
 
 
 def execute(args: argparse.Namespace) -> None:
@@ -134,13 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         print("seqjax: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        if isinstance(error, _user_errors()):
-            print(f"seqjax: error: {error}", file=sys.stderr)
-            return 2
-        if isinstance(error, _runtime_errors()):
-            print(f"seqjax: error: {error}", file=sys.stderr)
-            return 1
-        raise
+        if not isinstance(error, (UserError, RunError)):
+            raise
+        print(f"seqjax: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, UserError) else 1
     return 0
 
 

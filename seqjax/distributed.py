@@ -25,6 +25,7 @@ import os
 import sys
 from typing import Callable, TypeVar
 
+from seqjax.errors import RunError
 from seqjax.spec import DistributedSpec, SpecError
 
 _joined: "Job | None" = None
@@ -36,7 +37,7 @@ _WAIT_MS = 24 * 3600 * 1000
 T = TypeVar("T")
 
 
-class LeadError(RuntimeError):
+class LeadError(RunError):
     """Process 0 failed a step that the other processes of the job were waiting for."""
 
 
@@ -70,7 +71,9 @@ def _on_cloud_tpu() -> bool:
         return True
     if importlib.util.find_spec("libtpu") is None:  # JAX's check needs libtpu; without it, importing jax is not worth it
         return False
-    from jax._src import cloud_tpu_init  # set when jax is imported; importing starts no computation
+    from jax._src import (
+        cloud_tpu_init,  # set when jax is imported; importing starts no computation
+    )
 
     return bool(getattr(cloud_tpu_init, "running_in_cloud_tpu_vm", False))
 

@@ -17,7 +17,7 @@ def preprocess(spec: Spec) -> pathlib.Path:
     from seqjax.preprocess import preprocess as run_preprocess
 
     distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess))
-    return spec.workpath / "data"
+    return spec.paths.data
 
 
 def train(spec: Spec, *, progress_bar: bool = True, devices=None):
@@ -59,9 +59,9 @@ def export(spec: Spec) -> pathlib.Path:
 
     # Every process restores its part of the parameters; all gather them to host arrays; process 0 alone writes.
     predictor = Predictor(spec)
-    predictor.params = multihost_utils.process_allgather(predictor.params, tiled=True)
+    predictor.functions.params = multihost_utils.process_allgather(predictor.functions.params, tiled=True)
     distributed.lead_only("export", lambda: run_export(spec, predictor=predictor))
-    return spec.workpath / "export"
+    return spec.paths.export
 
 
 def run(spec: Spec, *, progress_bar: bool = True):

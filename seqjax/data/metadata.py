@@ -10,6 +10,8 @@ import json
 import pathlib
 from typing import Any
 
+from seqjax.spec.choices import ColumnKind
+
 PAD = 0
 """Categorical id of padding items (left of a short sequence)."""
 UNKNOWN = 1
@@ -24,8 +26,7 @@ VERSION = 1
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ColumnMeta:
     name: str
-    kind: str
-    """`categorical` or `real`."""
+    kind: ColumnKind
     dtype: str
     """The input column's polars dtype, e.g. `String`, `Int64`, `Float64`."""
     vocab: tuple[Any, ...] = ()
@@ -33,6 +34,13 @@ class ColumnMeta:
     mean: float = 0.0
     std: float = 1.0
     """Real columns are stored as (x - mean) / std, with train-split statistics."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", ColumnKind(self.kind))  # also from the plain string of metadata.json
+
+    @property
+    def categorical(self) -> bool:
+        return self.kind == ColumnKind.CATEGORICAL
 
     @property
     def vocab_size(self) -> int:
@@ -70,11 +78,11 @@ class Metadata:
 
     @property
     def categorical(self) -> tuple[ColumnMeta, ...]:
-        return tuple(c for c in self.columns if c.kind == "categorical")
+        return tuple(c for c in self.columns if c.categorical)
 
     @property
     def real(self) -> tuple[ColumnMeta, ...]:
-        return tuple(c for c in self.columns if c.kind == "real")
+        return tuple(c for c in self.columns if not c.categorical)
 
     def column(self, name: str) -> ColumnMeta:
         return next(c for c in self.columns if c.name == name)

@@ -8,10 +8,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from seqjax.spec import SpecError
-
 from seqjax.data import records
 from seqjax.data.metadata import Metadata
+from seqjax.spec import SpecError
 
 
 def split_source(meta: Metadata, data_dir: pathlib.Path, split: str):

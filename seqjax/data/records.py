@@ -14,12 +14,29 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import msgpack
 import numpy as np
 
-FIELDS = ("cat", "real", "mask", "target", "position", "sequence")
+
+class Windows(NamedTuple):
+    """A batch of N windows as the train and eval steps take it (numpy or jax arrays, fields as above)."""
+
+    cat: Any
+    real: Any
+    mask: Any
+    target: Any
+    position: Any
+    sequence: Any
+
+    @classmethod
+    def of(cls, arrays: Mapping[str, Any]) -> "Windows":
+        """The window fields of a record batch (other fields, e.g. an evaluation's `index`, stay behind)."""
+        return cls(**{name: arrays[name] for name in cls._fields})
+
+
+FIELDS = Windows._fields
 EXTENSION = {"arrayrecord": "array_record", "parquet": "parquet"}
 
 

@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from seqjax.infer import forward, generate
-from seqjax.infer.api import Predictor, generation_function
+from seqjax.infer import generate
+from seqjax.infer.api import Predictor
 from seqjax.model import KVCache
 from seqjax.spec import Spec
 
@@ -58,8 +58,12 @@ def _last(outputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
-    """name -> (function of (weights, ...), abstract arguments after the weights)."""
-    net, rebuild = predictor.net, _rebuilder(predictor.params)
+    """name -> (function of (weights, ...), abstract arguments after the weights).
+
+    next, embed and generate are the very functions inference compiles (predictor.functions.pure).
+    """
+    shared = predictor.functions
+    net, rebuild = shared.net, _rebuilder(shared.params)
     meta, embed_spec = predictor.meta, spec.infer.embed
     L, C, R = meta.context, len(meta.categorical), len(meta.real)
     b = jax.export.symbolic_shape("b")[0]
@@ -80,11 +84,11 @@ def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
         "index": jax.ShapeDtypeStruct((), jnp.int32),
     }
 
-    def next_fn(weights, cat, real, mask):
-        return forward.next_outputs(net, rebuild(weights), cat, real, mask)
+    def on_weights(fn):
+        return lambda weights, *args: fn(rebuild(weights), *args)
 
-    def embed_fn(weights, cat, real, mask):
-        return forward.embed(net, rebuild(weights), cat, real, mask, layer=embed_spec.layer, pooling=embed_spec.pooling)
+    next_fn = on_weights(shared.pure("next"))
+    embed_fn = on_weights(shared.pure("embed", layer=embed_spec.layer, pooling=embed_spec.pooling))
 
     def prefill_fn(weights, cat, real, mask):
         model = net.model(rebuild(weights))
@@ -95,10 +99,7 @@ def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
         outputs, new_cache = net.model(rebuild(weights))(cat, real, mask, cache=_unstack(cache))
         return _last(outputs), _stack(new_cache)
 
-    generate_inner = generation_function(net, steps=spec.infer.steps)
-
-    def generate_fn(weights, cat, real, mask, rows, seed, temperature, top_k, top_p):
-        return generate_inner(rebuild(weights), cat, real, mask, rows, seed, temperature, top_k, top_p)
+    generate_fn = on_weights(shared.pure("generate", steps=spec.infer.steps))
 
     rows = jax.ShapeDtypeStruct((b,), jnp.int32)
     fns = {"next": (next_fn, window), "embed": (embed_fn, window), "prefill": (prefill_fn, prefix), "decode": (decode_fn, (cache, *item))}
@@ -123,7 +124,7 @@ def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
             "categorical": [{"name": c.name, "dtype": c.dtype, "vocab": list(c.vocab)} for c in meta.categorical],
             "real": [{"name": c.name, "mean": c.mean, "std": c.std} for c in meta.real],
         },
-        "targets": list(predictor.net.targets),
+        "targets": list(predictor.functions.net.targets),
         "inputs": {
             "window": window,
             "note": "windows are right-aligned: the last slot holds the last item, shorter sequences are left-padded "
@@ -149,19 +150,19 @@ def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
 def export(spec: Spec, *, predictor: Predictor | None = None) -> pathlib.Path:
     """Write `workdir/export/` (replacing an earlier export whole)."""
     predictor = predictor or Predictor(spec)
-    folder = spec.workpath / "export"
+    folder = spec.paths.export
     tmp = folder.with_name(f".export.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        weights = flat_weights(predictor.params)
+        weights = flat_weights(predictor.functions.params)
         abstract_weights = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in weights.items()}
         fns = functions(predictor, spec)
         for name, (fn, args) in fns.items():
             exported = jax.export.export(jax.jit(fn))(abstract_weights, *args)
             (tmp / f"{name}.jax").write_bytes(exported.serialize())
         np.savez(tmp / "weights.npz", **weights)
-        shutil.copy(spec.workpath / "data" / "metadata.json", tmp / "metadata.json")
+        shutil.copy(spec.paths.metadata_file, tmp / "metadata.json")
         (tmp / "model.json").write_text(json.dumps(describe(predictor, spec, list(fns)), indent=1))
         if folder.exists():
             shutil.rmtree(folder)

@@ -14,7 +14,8 @@ from flax import nnx
 
 from seqjax.data.metadata import Metadata
 from seqjax.infer.sample import user_logits
-from seqjax.model import Model
+from seqjax.model import SequenceModel
+from seqjax.model.pooling import pool
 from seqjax.spec import Pooling
 
 # Shapes: B batch, L length (context), C categorical columns, R real columns, D dim, V vocab.
@@ -36,13 +37,15 @@ class Network:
     """Abstract non-parameter state (shapes only)."""
     meta: Metadata
     targets: tuple[str, ...]
+    dim: int
+    """Width of the states an embedding is read from."""
 
-    def model(self, params: nnx.State) -> Model:
+    def model(self, params: nnx.State) -> SequenceModel:
         return nnx.merge(self.graphdef, params, jax.tree.map(_placeholder, self.rest))
 
     @property
     def categorical_targets(self) -> tuple[str, ...]:
-        return tuple(t for t in self.targets if self.meta.column(t).kind == "categorical")
+        return tuple(t for t in self.targets if self.meta.column(t).categorical)
 
 
 def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> dict[str, jax.Array]:
@@ -52,7 +55,7 @@ def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: 
     out = {}
     for target in net.targets:
         last = outputs[target][:, -1]
-        if net.meta.column(target).kind == "categorical":
+        if net.meta.column(target).categorical:
             logits_BV = user_logits(last)
             out[target] = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
             out[f"{target}.probs"] = jax.nn.softmax(logits_BV, axis=-1)
@@ -61,7 +64,7 @@ def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: 
     return out
 
 
-def hidden_at(model: Model, layer: int, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> jax.Array:
+def hidden_at(model: SequenceModel, layer: int, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> jax.Array:
     """float32 x_BLD: block `layer`'s output (the residual stream), or the final normed state for -1."""
     if layer == -1:
         return model.hidden(cat_BLC, real_BLR, mask_BL)[0]
@@ -75,12 +78,8 @@ def hidden_at(model: Model, layer: int, cat_BLC: jax.Array, real_BLR: jax.Array,
 def embed(
     net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array, *, layer: int, pooling: Pooling
 ) -> jax.Array:
-    """float32 [B, D]: one vector per window, the last item's or the mean over real items."""
-    x_BLD = hidden_at(net.model(params), layer, cat_BLC, real_BLR, mask_BL)
-    if pooling == Pooling.LAST:
-        return x_BLD[:, -1]
-    weight_BL1 = mask_BL.astype(jnp.float32)[..., None]
-    return jnp.sum(x_BLD * weight_BL1, axis=1) / jnp.maximum(jnp.sum(weight_BL1, axis=1), 1.0)
+    """float32 [B, D]: one vector per window, pooled (the last item's, or the mean over real items)."""
+    return pool(pooling, hidden_at(net.model(params), layer, cat_BLC, real_BLR, mask_BL), mask_BL)
 
 
 def check_layer(layer: int, layers: int) -> None:

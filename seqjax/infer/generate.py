@@ -23,19 +23,15 @@ import jax.numpy as jnp
 from seqjax.data.metadata import Metadata
 from seqjax.infer.forward import Network
 from seqjax.infer.sample import SamplingArgs, choose, step_keys
-from seqjax.spec import SpecError
+from seqjax.objective import NextItem
+from seqjax.spec import InferMode
 
 # Shapes: B batch, L window length (context), T generated items, C categorical columns, R real columns.
 
 
 def check_generate(meta: Metadata, targets: tuple[str, ...]) -> None:
     """Every column is an input, so generating needs a prediction of every column."""
-    missing = [c.name for c in meta.columns if c.name not in targets]
-    if missing:
-        raise SpecError(
-            f"train.targets = {list(targets)!r}: infer.mode = 'generate' needs every column as a target (every column is an input); "
-            f"missing {missing}"
-        )
+    NextItem(meta, tuple(targets), {}).check_mode(InferMode.GENERATE)
 
 
 def refresh(context: int) -> int:

@@ -18,13 +18,14 @@ import numpy as np
 import polars as pl
 
 from seqjax.data.metadata import UNKNOWN, ColumnMeta, Metadata
+from seqjax.errors import UserError
 from seqjax.infer.decode import polars_dtype
 from seqjax.preprocess import read, vocab
 from seqjax.preprocess.read import PreprocessError
 from seqjax.preprocess.windows import Rows
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """Inference input that cannot be used; the message is one line naming the source, column and value."""
 
 

@@ -7,21 +7,19 @@ import json
 import pathlib
 
 from seqjax import spec as spec_module
-from seqjax.data.metadata import Metadata
+from seqjax.errors import RunError
 from seqjax.infer.writers import write_json
 from seqjax.spec import Spec, SpecError
-
-SPEC_FILE = "spec.json"
-"""The resolved spec, written into the workdir when training starts, so a run folder is self-describing."""
+from seqjax.workdir import Workdir
 
 
-class InferenceError(RuntimeError):
+class InferenceError(RunError):
     """Inference cannot run (no data or checkpoint yet); the message names the path."""
 
 
 def write_spec(spec: Spec) -> pathlib.Path:
     """Save the resolved spec as `workdir/spec.json` (atomically)."""
-    path = spec.workpath / SPEC_FILE
+    path = spec.paths.spec_file
     write_json(spec_module.to_dict(spec), path)
     return path
 
@@ -31,18 +29,11 @@ def spec_of(path: str | pathlib.Path) -> Spec:
     path = pathlib.Path(path)
     if not path.is_dir():
         return spec_module.load_spec(path)
-    saved = path / SPEC_FILE
+    saved = Workdir(path).spec_file
     if not saved.exists():
-        raise SpecError(f"{path}: not a run folder (no {SPEC_FILE}); pass the spec's TOML file instead")
+        raise SpecError(f"{path}: not a run folder (no {saved.name}); pass the spec's TOML file instead")
     spec = spec_module.spec_from_dict(json.loads(saved.read_text()), str(saved))
     return dataclasses.replace(spec, workdir=str(path.resolve()))
-
-
-def read_metadata(spec: Spec) -> Metadata:
-    data_dir = spec.workpath / "data"
-    if not (data_dir / "metadata.json").exists():
-        raise InferenceError(f"{data_dir}: no preprocessed data; run `seqjax preprocess` (or `seqjax run`) first")
-    return Metadata.read(data_dir)
 
 
 def restore_params(spec: Spec, params_abstract):
@@ -50,9 +41,7 @@ def restore_params(spec: Spec, params_abstract):
     import orbax.checkpoint as ocp
 
     from seqjax.train import checkpoint
-    from seqjax.train.loop import checkpoint_dir
-
-    directory = checkpoint_dir(spec)
+    directory = spec.paths.checkpoints
     missing = InferenceError(f"{directory}: no checkpoint; run `seqjax train` (or `seqjax run`) first")
     if not directory.exists():
         raise missing

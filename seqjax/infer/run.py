@@ -9,7 +9,6 @@ import jax
 
 from seqjax.infer import inputs, modes
 from seqjax.infer.api import Predictor
-from seqjax.infer.quality import Quality
 from seqjax.infer.sources import Source, encoded_source, split_source
 from seqjax.infer.writers import PartWriter, write_json
 from seqjax.spec import InferMode, Spec
@@ -32,7 +31,7 @@ def source_of(spec: Spec, predictor: Predictor) -> tuple[Source, str]:
         inputs.warn_unseen(encoded.unseen)
         return encoded_source(predictor.meta, encoded), inputs.input_name(spec.infer.input)
     split = spec.infer.split
-    return split_source(predictor.meta, spec.workpath / "data", split), split
+    return split_source(predictor.meta, spec.paths.data, split), split
 
 
 def output_path(spec: Spec, name: str) -> pathlib.Path:
@@ -40,24 +39,24 @@ def output_path(spec: Spec, name: str) -> pathlib.Path:
     if spec.infer.output:
         return pathlib.Path(spec.infer.output)
     stem = name if spec.infer.mode == InferMode.PREDICT else f"{spec.infer.mode.value}-{name}"
-    return spec.workpath / "predictions" / f"{stem}.{spec.infer.format.value}"
+    return spec.paths.predictions / f"{stem}.{spec.infer.format.value}"
 
 
 def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Predictor | None = None) -> InferResult:
     """Run `infer.mode` with the best checkpoint (or an already loaded `predictor` of the same run) and write its output."""
     job = modes.Job.of(spec.infer)
     predictor = predictor or Predictor(spec, devices=devices)
-    job.check(predictor)
+    job.check(predictor.objective, spec.model.layers)
     source, name = source_of(spec, predictor)
     path = output_path(spec, name)
     lead = jax.process_index() == 0
-    quality = Quality(predictor.meta, predictor.targets) if job.mode == InferMode.PREDICT and source.known_last else None
+    quality = predictor.objective.quality() if job.mode == InferMode.PREDICT and source.known_last else None
     writer = PartWriter(path, enabled=lead)
     bar = _bar(progress_bar and lead, job, source)
     try:
-        for frame in modes.frames(predictor, source, job, quality=quality, bar=bar):
+        for frame in modes.frames(predictor.functions, predictor.objective, source, job, quality=quality, bar=bar):
             writer.add(frame)
-        path = writer.close(modes.empty(predictor, job))
+        path = writer.close(modes.empty(predictor.functions, predictor.objective, job))
     except BaseException:
         writer.abort()
         raise

@@ -23,7 +23,7 @@ def _keys(meta: Metadata, ids: pl.Series, sequence: np.ndarray, position: np.nda
 
 def _decoded(meta: Metadata, name: str, values: np.ndarray) -> pl.Series:
     column = meta.column(name)
-    return decode_categorical(column, values) if column.kind == "categorical" else decode_real(column, values)
+    return decode_categorical(column, values) if column.categorical else decode_real(column, values)
 
 
 def predict_frame(meta: Metadata, targets, ids, sequence, position, out: dict[str, np.ndarray]) -> pl.DataFrame:
@@ -52,7 +52,7 @@ def generate_frame(meta: Metadata, ids, sequence, last_position, cat_NTC: np.nda
     series = _keys(meta, ids, np.repeat(sequence, T), position)
     cat = {c.name: cat_NTC[..., i].reshape(-1) for i, c in enumerate(meta.categorical)}
     real = {c.name: real_NTR[..., i].reshape(-1) for i, c in enumerate(meta.real)}
-    series += [_decoded(meta, c.name, cat[c.name] if c.kind == "categorical" else real[c.name]) for c in meta.columns]
+    series += [_decoded(meta, c.name, cat[c.name] if c.categorical else real[c.name]) for c in meta.columns]
     return pl.DataFrame(series)
 
 

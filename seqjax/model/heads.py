@@ -6,9 +6,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from seqjax.data.metadata import PAD, Metadata
+from seqjax.data.metadata import PAD, ColumnMeta, Metadata
+from seqjax.objective.targets import check_targets
 
-# Shapes: B batch, L length, D dim, V vocab.
+# Shapes: B batch, L length, D dim, V vocab. Heads read x_BLD (per item) or z_BD (per sequence).
 
 NEVER = -1e9
 """Logit given to ids that are never predicted (padding); finite, so losses stay finite."""
@@ -16,25 +17,19 @@ NEVER = -1e9
 _kernel_init = nnx.initializers.lecun_normal()
 
 
-def check_targets(meta: Metadata, targets: tuple[str, ...]) -> None:
-    """Every target must be one of the data's columns."""
-    names = [c.name for c in meta.columns]
-    missing = [t for t in targets if t not in names]
-    if missing:
-        raise ValueError(f"targets {missing} are not columns of the data; columns are {names}")
-    if not targets:
-        raise ValueError(f"the model needs at least one target; columns are {names}")
+def target_columns(meta: Metadata, targets: tuple[str, ...]) -> tuple[ColumnMeta, ...]:
+    """The metadata of each target column, in target order; fails naming targets that are not columns."""
+    check_targets(meta.columns, tuple(targets))
+    return tuple(meta.column(t) for t in targets)
 
 
 class Heads(nnx.Module):
-    """float32 outputs per target: logits_BLV (categorical) or value_BL (real)."""
+    """float32 outputs per target: logits_...V (categorical) or one value (real)."""
 
-    def __init__(self, dim: int, meta: Metadata, targets: tuple[str, ...], *, rngs: nnx.Rngs):
-        check_targets(meta, targets)
-        columns = {c.name: c for c in meta.columns}
-        self.targets = tuple(targets)
-        self.categorical = tuple(columns[t].kind == "categorical" for t in targets)
-        self.layers = nnx.List([self._head(dim, columns[t].vocab_size if cat else 0, rngs) for t, cat in zip(targets, self.categorical)])
+    def __init__(self, dim: int, columns: tuple[ColumnMeta, ...], *, rngs: nnx.Rngs):
+        self.targets = tuple(c.name for c in columns)
+        self.categorical = tuple(c.categorical for c in columns)
+        self.layers = nnx.List([self._head(dim, c.vocab_size if c.categorical else 0, rngs) for c in columns])
 
     @staticmethod
     def _head(dim: int, vocab: int, rngs: nnx.Rngs) -> nnx.Linear:
@@ -49,11 +44,11 @@ class Heads(nnx.Module):
             rngs=rngs,
         )
 
-    def __call__(self, x_BLD: jax.Array) -> dict[str, jax.Array]:
-        """Per-target outputs, computed in float32."""
-        x_BLD = x_BLD.astype(jnp.float32)
+    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+        """Per-target outputs over the last axis of `x`, computed in float32."""
+        x = x.astype(jnp.float32)
         outputs = {}
         for target, categorical, layer in zip(self.targets, self.categorical, self.layers):
-            y = layer(x_BLD)
+            y = layer(x)
             outputs[target] = y.at[..., PAD].set(NEVER) if categorical else y[..., 0]
         return outputs

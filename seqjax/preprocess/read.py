@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from seqjax.data.metadata import Metadata
+from seqjax.errors import UserError
 from seqjax.spec import ColumnKind, DataSpec
 
 SUFFIXES = (".parquet", ".csv")
@@ -24,7 +25,7 @@ Layout = DataSpec | Metadata
 """The columns a table must have (id, position, features by kind): the data spec, or a trained run's metadata."""
 
 
-class PreprocessError(ValueError):
+class PreprocessError(UserError):
     """Input that cannot be preprocessed; the message is one line naming the file, column and value."""
 
 

@@ -124,10 +124,10 @@ def finish(spec: DataSpec, part: Part, dtypes: dict[str, str]) -> tuple[ColumnMe
         dtype = dtypes[column.name]
         if column.kind == ColumnKind.CATEGORICAL:
             vocab = tuple(part.values[column.name].unique().sort().to_list())  # plain JSON-ready Python values
-            metas.append(ColumnMeta(name=column.name, kind=column.kind.value, dtype=dtype, vocab=vocab))
+            metas.append(ColumnMeta(name=column.name, kind=column.kind, dtype=dtype, vocab=vocab))
         else:
             mean, std = part.moments[column.name].mean_std()
-            metas.append(ColumnMeta(name=column.name, kind=column.kind.value, dtype=dtype, mean=mean, std=std))
+            metas.append(ColumnMeta(name=column.name, kind=column.kind, dtype=dtype, mean=mean, std=std))
     return tuple(metas)
 
 

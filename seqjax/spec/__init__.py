@@ -17,7 +17,13 @@ from seqjax.spec.choices import (
     SpecError,
     SplitBy,
 )
-from seqjax.spec.loading import load_spec, parse_override, resolve_paths, spec_from_dict, to_dict
+from seqjax.spec.loading import (
+    load_spec,
+    parse_override,
+    resolve_paths,
+    spec_from_dict,
+    to_dict,
+)
 from seqjax.spec.sections import (
     AdamW,
     CheckpointSpec,

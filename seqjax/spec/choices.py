@@ -7,8 +7,10 @@ import enum
 import typing
 from typing import Any
 
+from seqjax.errors import UserError
 
-class SpecError(ValueError):
+
+class SpecError(UserError):
     """A spec that cannot be run; the message is one line naming the key and the value."""
 
 

@@ -16,7 +16,6 @@ from seqjax.spec.choices import suggest as _suggest
 from seqjax.spec.sections import Spec
 
 
-
 def _type_name(tp) -> str:
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return "one of " + ", ".join(repr(m.value) for m in tp)

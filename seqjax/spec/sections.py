@@ -22,6 +22,9 @@ from seqjax.spec.choices import (
 )
 from seqjax.spec.choices import fail as _fail
 from seqjax.spec.choices import suggest as _suggest
+from seqjax.spec.encoders import Encoder, LastPooling, PoolingSpec, TransformerEncoder
+from seqjax.spec.objectives import NextObjective, ObjectiveSpec
+from seqjax.workdir import Workdir
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -88,6 +91,10 @@ class DataSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelSpec:
+    encoder: Encoder = TransformerEncoder()
+    """How items become per-item states; the other keys of [model] set its sizes."""
+    pooling: PoolingSpec = LastPooling()
+    """How per-item states become one vector per sequence."""
     dim: int = 128
     """Width of the residual stream."""
     layers: int = 4
@@ -198,7 +205,9 @@ class EarlyStopping:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainSpec:
     targets: tuple[str, ...]
-    """Columns predicted one item ahead."""
+    """Columns the objective predicts (`next`: item columns, each one item ahead)."""
+    objective: ObjectiveSpec = NextObjective()
+    """What the run learns."""
     weights: dict[str, float] = dataclasses.field(default_factory=dict)
     """Loss weight per target (default 1)."""
     batch_size: int = 64
@@ -377,3 +386,8 @@ class Spec:
     @property
     def workpath(self) -> pathlib.Path:
         return pathlib.Path(self.workdir)
+
+    @property
+    def paths(self) -> Workdir:
+        """Every path under the workdir."""
+        return Workdir(self.workpath)

@@ -10,17 +10,18 @@ import pathlib
 import time
 
 import jax
-import numpy as np
 from flax import nnx
 
 from seqjax.data import pipeline
 from seqjax.data.metadata import Metadata
+from seqjax.errors import RunError
 from seqjax.spec import Spec, SpecError, to_dict
-from seqjax.train import checkpoint, objective, step as steps
+from seqjax.train import checkpoint
+from seqjax.train import step as steps
 from seqjax.train.metrics import MetricsLog, describe_eval
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RunError):
     """Training cannot go on (a NaN loss, checkpoints from another spec); the message names the step or path."""
 
 
@@ -33,23 +34,19 @@ class TrainResult:
 
 
 def checkpoint_dir(spec: Spec) -> pathlib.Path:
-    return spec.workpath / "checkpoints"
-
-
-def metrics_path(spec: Spec) -> pathlib.Path:
-    return spec.workpath / "metrics.jsonl"
-
-
-def read_metadata(spec: Spec) -> tuple[Metadata, pathlib.Path]:
-    data_dir = spec.workpath / "data"
-    if not (data_dir / "metadata.json").exists():
-        raise TrainingError(f"{data_dir}: no preprocessed data; run `seqjax preprocess` (or `seqjax run`) first")
-    return Metadata.read(data_dir), data_dir
+    return spec.paths.checkpoints
 
 
 def run_fingerprint(spec: Spec, meta: Metadata) -> str:
-    """What a checkpoint must agree with to be resumed: data, model, targets and optimizer."""
-    keys = {"data": meta.fingerprint, "model": to_dict(spec.model), "targets": list(spec.train.targets), "optimizer": to_dict(spec.train.optimizer), "seed": spec.seed}
+    """What a checkpoint must agree with to be resumed: data, model, objective, targets and optimizer."""
+    keys = {
+        "data": meta.fingerprint,
+        "model": to_dict(spec.model),
+        "objective": to_dict(spec.train.objective),
+        "targets": list(spec.train.targets),
+        "optimizer": to_dict(spec.train.optimizer),
+        "seed": spec.seed,
+    }
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -57,10 +54,15 @@ class Trainer:
     """Everything built once for a spec: mesh, model, optimizer and the compiled steps."""
 
     def __init__(self, spec: Spec, devices=None):
-        from seqjax.model import batch_sharding, create_model, make_mesh, param_shardings
+        from seqjax.model import (
+            batch_sharding,
+            create_model,
+            make_mesh,
+            param_shardings,
+        )
 
         self.spec = spec
-        self.meta, self.data_dir = read_metadata(spec)
+        self.meta, self.data_dir = spec.paths.metadata(), spec.paths.data
         self.mesh = make_mesh(spec.mesh, devices)
         self.batch_sharding = batch_sharding(self.mesh)
         self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
@@ -68,8 +70,8 @@ class Trainer:
             self.rows = self.local_rows(spec.train.batch_size)
         except ValueError as error:
             raise SpecError(f"train.batch_size = {spec.train.batch_size}: {error}") from None
-        self.targets = objective.targets_of(self.meta, spec.train.targets, spec.train.weights)
-        model = create_model(spec.model, self.meta, spec.train.targets, self.mesh, spec.seed)
+        self.objective = spec.train.objective.build(self.meta, spec.train)
+        model = create_model(spec.model, self.meta, self.objective.readout, self.mesh, spec.seed)
         self.graphdef, params, self.rest = nnx.split(model, nnx.Param, ...)
         self.schedule = spec.train.schedule.build(spec.train.optimizer.lr, spec.train.steps)
         self.tx = spec.train.optimizer.build(self.schedule)
@@ -78,10 +80,10 @@ class Trainer:
         params_sh, rest_sh = param_shardings(params, self.mesh), param_shardings(self.rest, self.mesh)
         self.state_shardings = steps.state_shardings(params, params_sh, self.tx, self.mesh)
         self.state = jax.jit(lambda p: steps.init_state(p, self.tx), in_shardings=(params_sh,), out_shardings=self.state_shardings)(params)
-        train_step = steps.make_train_step(self.graphdef, self.tx, self.targets, spec.seed, accumulate=spec.train.accumulate, params_shardings=params_sh)
+        train_step = steps.make_train_step(self.graphdef, self.tx, self.objective, spec.seed, accumulate=spec.train.accumulate, params_shardings=params_sh)
         self.train_step = steps.jit_train_step(train_step, self.state_shardings, rest_sh, self.batch_sharding, self.replicated)
         self.eval_step = jax.jit(
-            steps.make_eval_step(self.graphdef, self.targets), in_shardings=(params_sh, rest_sh, self.batch_sharding), out_shardings=self.replicated
+            steps.make_eval_step(self.graphdef, self.objective), in_shardings=(params_sh, rest_sh, self.batch_sharding), out_shardings=self.replicated
         )
 
     def local_rows(self, global_batch: int) -> list[int]:
@@ -90,22 +92,22 @@ class Trainer:
 
         return local_rows(self.batch_sharding, global_batch)
 
-    def device_batch(self, batch: dict, global_batch: int | None = None) -> dict:
-        """This process's rows -> one global array per field, split over the batch axes."""
+    def device_batch(self, batch: dict, global_batch: int | None = None):
+        """This process's rows of a record batch -> the objective's batch record of global arrays, split over the batch axes."""
+
         def put(v):
             shape = None if global_batch is None else (global_batch, *v.shape[1:])
             return jax.make_array_from_process_local_data(self.batch_sharding, v, shape)
 
-        return {k: put(v) for k, v in batch.items() if k != "index"}
+        return jax.tree.map(put, self.objective.batch_type.of(batch))
 
     def evaluate(self, params, split: str = "valid") -> dict | None:
-        """Per-target loss, accuracy and baselines over a split (or its first `eval_batches` batches)."""
-        totals = None
+        """The objective's report (per-target loss, metrics, baselines) over a split (or its first `eval_batches` batches)."""
+        evaluation = self.objective.evaluation()
         size = self.spec.train.batch_size
         for batch in pipeline.eval_batches(self.meta, self.data_dir, split, global_batch=size, limit=self.spec.train.eval_batches, rows=self.rows):
-            sums = jax.device_get(self.eval_step(params, self.rest, self.device_batch(batch, size)))
-            totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
-        return None if totals is None else objective.summarize(totals, self.targets)
+            evaluation.add(jax.device_get(self.eval_step(params, self.rest, self.device_batch(batch, size))))
+        return evaluation.report()
 
 
 def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult:
@@ -122,7 +124,7 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
     meta, cfg = trainer.meta, spec.train
     fingerprint = run_fingerprint(spec, meta)
     lead = jax.process_index() == 0
-    log = MetricsLog(metrics_path(spec), enabled=lead)
+    log = MetricsLog(spec.paths.metrics, enabled=lead)
     iterator = pipeline.train_iterator(meta, trainer.data_dir, global_batch=cfg.batch_size, seed=spec.seed, rows=trainer.rows)
     mngr = checkpoint.manager(checkpoint_dir(spec), spec.checkpoint)
     progress = {"step": 0, "best_step": None, "best_loss": None, "bad_evals": 0, "stopped_early": False, "fingerprint": fingerprint}
@@ -159,7 +161,7 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
             report(*pending)
             pending, valid_loss = None, None
             if at_eval:
-                evaluation = trainer.evaluate(state["params"])
+                evaluation = trainer.evaluate(state.params)
                 valid_loss = evaluation["loss"]
                 log.write({"step": step, "split": "valid", **evaluation})
                 _say(bar, lead, describe_eval(step, evaluation))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,18 +11,27 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from seqjax.model.sharding import constrain
-from seqjax.train import objective
-from seqjax.train.objective import Target
 
-TrainState = dict
-"""{"step": int32 scalar, "params": nnx.State of parameters, "opt": optax state}."""
+
+class TrainState(NamedTuple):
+    """What an optimizer step updates (and a checkpoint saves); fields read by name too (`state["params"]`)."""
+
+    step: Any
+    """int32 scalar: updates done."""
+    params: Any
+    """nnx.State of the parameters."""
+    opt: Any
+    """optax state."""
+
+    def __getitem__(self, key):
+        return getattr(self, key) if isinstance(key, str) else tuple.__getitem__(self, key)
 
 
 def init_state(params: nnx.State, tx: optax.GradientTransformation) -> TrainState:
-    return {"step": jnp.zeros((), jnp.int32), "params": params, "opt": tx.init(params)}
+    return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
 
 
-def state_shardings(params: nnx.State, params_shardings: nnx.State, tx: optax.GradientTransformation, mesh: Mesh) -> dict:
+def state_shardings(params: nnx.State, params_shardings: nnx.State, tx: optax.GradientTransformation, mesh: Mesh) -> TrainState:
     """Where each part of the train state lives: every optimizer moment exactly like its parameter, counts replicated.
 
     `params` may be live or abstract; `params_shardings` comes from the rules table (sharding.param_shardings).
@@ -30,12 +39,10 @@ def state_shardings(params: nnx.State, params_shardings: nnx.State, tx: optax.Gr
     replicated = NamedSharding(mesh, PartitionSpec())
     abstract_opt = jax.eval_shape(tx.init, params)
     opt = optax.tree_map_params(tx, lambda _, sharding: sharding, abstract_opt, params_shardings, transform_non_params=lambda _: replicated)
-    return {"step": replicated, "params": params_shardings, "opt": opt}
+    return TrainState(replicated, params_shardings, opt)
 
 
-def make_train_step(
-    graphdef, tx: optax.GradientTransformation, targets: tuple[Target, ...], seed: int, *, accumulate: int = 1, params_shardings=None
-) -> Callable:
+def make_train_step(graphdef, tx: optax.GradientTransformation, objective, seed: int, *, accumulate: int = 1, params_shardings=None) -> Callable:
     """train_step(state, rest, batch) -> (state, metrics): one optimizer update on a global batch.
 
     With `accumulate` > 1 the batch is cut into that many micro-batches whose gradients are
@@ -43,32 +50,31 @@ def make_train_step(
     equals the one of a single big batch (up to float rounding) with 1/accumulate of the activations.
     """
 
-    def grad_fn(params: nnx.State, rest: nnx.State, batch: dict, counts: dict, key: jax.Array):
+    def grad_fn(params: nnx.State, rest: nnx.State, batch, counts: dict, key: jax.Array):
         """((loss, per-target sums), grads) of one (micro-)batch; the loss divides by `counts`."""
         # Fresh Variables at this trace level (inside a scan too): nnx refuses to mutate ones from an outer trace.
         model = nnx.merge(graphdef, *jax.tree.map(lambda x: x, (params, rest)))
         nnx.reseed(model, dropout=key)
 
         def loss_fn(model):
-            outputs = model(**objective.model_inputs(batch), deterministic=False)[0]
-            per_target = objective.sums(outputs, batch, targets)
-            return objective.total_loss(per_target, targets, counts), per_target
+            outputs = model(**objective.inputs(batch), deterministic=False)[0]
+            per_target = objective.sums(outputs, batch)
+            return objective.loss(per_target, counts), per_target
 
         return nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model)
 
-    def train_step(state: TrainState, rest: nnx.State, batch: dict):
+    def train_step(state: TrainState, rest: nnx.State, batch):
         # Dropout masks come from (seed, step) alone, so a resumed run replays them exactly.
-        key = jax.random.fold_in(jax.random.key(seed), state["step"])
-        counts = objective.counts(batch, targets)  # of the whole batch; they do not depend on the parameters
+        key = jax.random.fold_in(jax.random.key(seed), state.step)
+        counts = objective.counts(batch)  # of the whole batch; they do not depend on the parameters
         if accumulate == 1:
-            (loss, per_target), grads = grad_fn(state["params"], rest, batch, counts, key)
+            (loss, per_target), grads = grad_fn(state.params, rest, batch, counts, key)
         else:
-            (loss, per_target), grads = _accumulated(grad_fn, state["params"], rest, batch, counts, key, accumulate, params_shardings)
-        updates, opt = tx.update(grads, state["opt"], state["params"])
-        params = optax.apply_updates(state["params"], updates)
-        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-        metrics.update({f"{t.name}_loss": per_target[t.name]["loss"] / jnp.maximum(counts[t.name], 1.0) for t in targets})
-        return {"step": state["step"] + 1, "params": params, "opt": opt}, metrics
+            (loss, per_target), grads = _accumulated(grad_fn, state.params, rest, batch, counts, key, accumulate, params_shardings)
+        updates, opt = tx.update(grads, state.opt, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **objective.step_metrics(per_target, counts)}
+        return TrainState(state.step + 1, params, opt), metrics
 
     return train_step
 
@@ -105,13 +111,13 @@ def _accumulated(grad_fn, params, rest, batch, counts, key, accumulate: int, par
     return total
 
 
-def make_eval_step(graphdef, targets: tuple[Target, ...]) -> Callable:
-    """eval_step(params, rest, batch) -> per-target sums (added up over batches on the host)."""
+def make_eval_step(graphdef, objective) -> Callable:
+    """eval_step(params, rest, batch) -> what the objective adds up over evaluation batches on the host."""
 
-    def eval_step(params: nnx.State, rest: nnx.State, batch: dict):
+    def eval_step(params: nnx.State, rest: nnx.State, batch):
         model = nnx.merge(graphdef, params, rest)
-        outputs = model(**objective.model_inputs(batch), deterministic=True)[0]
-        return objective.sums(outputs, batch, targets)
+        outputs = model(**objective.inputs(batch), deterministic=True)[0]
+        return objective.eval_outputs(outputs, batch)
 
     return eval_step
 

@@ -1,0 +1,208 @@
+"""The next-item objective: every item of a window is predicted from the items before it.
+
+A window holds W = L + 1 items (L = context); the model reads items [0, L) and predicts
+items [1, L + 1):
+    inputs = window[:, :-1], targets = window[:, 1:]
+A target counts only where the window marks it as a target and the item before it exists.
+At inference the same shift decides what the model reads: the L items before a known last
+item (a split, whose last item is the truth), or the last L items (new data, to predict the
+item after them).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax.data.metadata import Metadata
+from seqjax.data.records import Windows
+from seqjax.objective.evaluation import Summed
+from seqjax.objective.targets import Target, targets_of
+from seqjax.spec import InferMode, SpecError
+
+# Shapes: B batch, L length (context), V vocab of one categorical target.
+
+
+def _cross_entropy(logits_BLV, labels_BL):
+    logp_BLV = jax.nn.log_softmax(logits_BLV.astype(jnp.float32))
+    return -jnp.take_along_axis(logp_BLV, labels_BL[..., None], axis=-1)[..., 0]
+
+
+class NextItem:
+    """Teacher-forced next-item prediction over windows of items; the model returns outputs per item."""
+
+    modes = frozenset(InferMode)
+    batch_type = Windows
+
+    def __init__(self, meta: Metadata, targets: tuple[str, ...], weights: dict[str, float]):
+        self.meta = meta
+        self.targets: tuple[Target, ...] = targets_of(meta.columns, tuple(targets), weights)
+        self.readout = tuple(t.name for t in self.targets)
+        """What the model returns: per-item outputs for these item columns."""
+
+    # ---------------------------------------------------------------- training and evaluation
+
+    @staticmethod
+    def inputs(batch: Windows) -> dict:
+        """The model's view of a batch: every item but the last."""
+        length = batch.mask.shape[1] - 1
+        return {
+            "cat_BLC": batch.cat[:, :-1],
+            "real_BLR": batch.real[:, :-1],
+            "mask_BL": batch.mask[:, :-1],
+            "positions_BL": jnp.broadcast_to(jnp.arange(length), batch.mask[:, :-1].shape),
+        }
+
+    @staticmethod
+    def weight(batch: Windows) -> jax.Array:
+        return (batch.target[:, 1:] & batch.mask[:, :-1]).astype(jnp.float32)
+
+    def sums(self, outputs: dict, batch: Windows) -> dict:
+        """Per-target sums over valid targets: loss, count, and baseline ingredients."""
+        weight_BL = self.weight(batch)
+        out = {}
+        for t in self.targets:
+            if t.categorical:
+                labels_BL = batch.cat[:, 1:, t.index]
+                previous_BL = batch.cat[:, :-1, t.index]
+                logits_BLV = outputs[t.name]
+                per_item_BL = _cross_entropy(logits_BLV, labels_BL)
+                predicted_BL = jnp.argmax(logits_BLV, axis=-1)
+                out[t.name] = {
+                    "loss": jnp.sum(per_item_BL * weight_BL),
+                    "count": jnp.sum(weight_BL),
+                    "correct": jnp.sum((predicted_BL == labels_BL) * weight_BL),
+                    "last_correct": jnp.sum((previous_BL == labels_BL) * weight_BL),
+                    "classes": jnp.sum(jax.nn.one_hot(labels_BL, t.vocab_size) * weight_BL[..., None], axis=(0, 1)),
+                }
+            else:
+                values_BL = batch.real[:, 1:, t.index]
+                previous_BL = batch.real[:, :-1, t.index]
+                out[t.name] = {
+                    "loss": jnp.sum(jnp.square(outputs[t.name].astype(jnp.float32) - values_BL) * weight_BL),
+                    "count": jnp.sum(weight_BL),
+                    "last_loss": jnp.sum(jnp.square(previous_BL - values_BL) * weight_BL),
+                }
+        return out
+
+    def counts(self, batch: Windows) -> dict[str, jax.Array]:
+        """Valid targets per target column in a (global) batch; the denominators of the mean losses."""
+        count = jnp.sum(self.weight(batch))
+        return {t.name: count for t in self.targets}
+
+    def loss(self, per_target: dict, counts: dict[str, jax.Array]) -> jax.Array:
+        """Weighted sum of mean losses; each mean divides by the global count of valid targets.
+
+        `counts` are the whole batch's also when `per_target` sums one micro-batch, so that the
+        micro-batch losses add up to the batch's loss.
+        """
+        return sum(t.weight * per_target[t.name]["loss"] / jnp.maximum(counts[t.name], 1.0) for t in self.targets)
+
+    def step_metrics(self, per_target: dict, counts: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        """Per-target mean losses of a train step."""
+        return {f"{t.name}_loss": per_target[t.name]["loss"] / jnp.maximum(counts[t.name], 1.0) for t in self.targets}
+
+    def eval_outputs(self, outputs: dict, batch: Windows) -> dict:
+        """What one evaluation batch contributes (added up over batches on the host)."""
+        return self.sums(outputs, batch)
+
+    def evaluation(self) -> Summed:
+        return Summed(self.summarize)
+
+    def summarize(self, totals: dict) -> dict:
+        """Eval sums -> per-target loss, accuracy and naive-baseline figures (host floats)."""
+        report, total = {}, 0.0
+        for t in self.targets:
+            s = {k: np.asarray(v, dtype=np.float64) for k, v in totals[t.name].items()}
+            count = max(float(s["count"]), 1.0)
+            entry = {"loss": float(s["loss"]) / count, "targets": int(s["count"])}
+            if t.categorical:
+                freq = s["classes"] / count
+                nonzero = freq[freq > 0]
+                entry["accuracy"] = float(s["correct"]) / count
+                # Best constant predictor on this data: its loss is the entropy of the class frequencies.
+                entry["baseline_loss"] = float(-(nonzero * np.log(nonzero)).sum())
+                entry["baseline_accuracy"] = float(max(freq.max(initial=0.0), float(s["last_correct"]) / count))
+            else:
+                entry["baseline_loss"] = float(s["last_loss"]) / count  # repeat the last value
+            report[t.name] = entry
+            total += t.weight * entry["loss"]
+        return {"loss": total, "targets": report}
+
+    # ---------------------------------------------------------------- inference
+
+    @staticmethod
+    def window_inputs(chunk: dict[str, np.ndarray], known_last: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cat, real, mask) of the `context` items the model reads: those before a known last item, else the last ones."""
+        part = slice(None, -1) if known_last else slice(1, None)
+        return chunk["cat"][:, part], chunk["real"][:, part], chunk["mask"][:, part]
+
+    @staticmethod
+    def scored(chunk: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The windows of a split whose last item is one of its targets (and follows a real item)."""
+        keep = chunk["target"][:, -1] & chunk["mask"][:, -2]
+        return {k: v[keep] for k, v in chunk.items()}
+
+    @staticmethod
+    def predicted_position(chunk: dict[str, np.ndarray], known_last: bool) -> np.ndarray:
+        """Position of the predicted item: the known last item's, or the one after the last item."""
+        last = chunk["position"][:, -1]
+        return last if known_last else last + 1
+
+    def check_mode(self, mode: InferMode) -> None:
+        """Fail before any work when this objective's model cannot do `mode`."""
+        names = [t.name for t in self.targets]
+        if mode == InferMode.GENERATE:
+            missing = [c.name for c in self.meta.columns if c.name not in names]
+            if missing:
+                raise SpecError(
+                    f"train.targets = {names!r}: infer.mode = 'generate' needs every column as a target (every column is an input); missing {missing}"
+                )
+        if mode == InferMode.PROBABILITIES and not any(t.categorical for t in self.targets):
+            raise SpecError(f"train.targets = {names!r}: infer.mode = 'probabilities' needs a categorical target")
+
+    def quality(self) -> "Quality":
+        return Quality(self.meta, self.targets)
+
+
+class Quality:
+    """How next-item predictions on a split compare with naive baselines, summed chunk by chunk:
+    the model vs the most frequent class / last value / mean value."""
+
+    def __init__(self, meta: Metadata, targets: tuple[Target, ...]):
+        self.meta, self.targets = meta, targets
+        self.sums = {t.name: {"count": 0, "model": 0.0, "last": 0.0, "mean": 0.0, "classes": np.zeros(t.vocab_size, np.int64)} for t in targets}
+
+    def add(self, predicted: dict[str, np.ndarray], chunk: dict[str, np.ndarray]) -> None:
+        """Predictions for the windows in `chunk`, whose last item is the truth and the one before it the last value."""
+        for t in self.targets:
+            block = chunk["cat"] if t.categorical else chunk["real"]
+            pred, truth, last = predicted[t.name], block[:, -1, t.index], block[:, -2, t.index]
+            s = self.sums[t.name]
+            s["count"] += len(truth)
+            if t.categorical:
+                s["model"] += float(np.sum(pred == truth))
+                s["last"] += float(np.sum(last == truth))
+                s["classes"] += np.bincount(truth, minlength=t.vocab_size)[: t.vocab_size]
+            else:
+                s["model"] += float(np.sum(np.abs(pred - truth)))
+                s["last"] += float(np.sum(np.abs(last - truth)))
+                s["mean"] += float(np.sum(np.abs(truth)))
+
+    def summary(self) -> dict:
+        """Accuracy (categorical) or mean absolute error in original units (real), beside the baselines."""
+        report = {}
+        for t in self.targets:
+            s = self.sums[t.name]
+            n = max(s["count"], 1)
+            if t.categorical:
+                report[t.name] = {
+                    "accuracy": s["model"] / n,
+                    "most_frequent_accuracy": float(s["classes"].max(initial=0)) / n,
+                    "last_value_accuracy": s["last"] / n,
+                }
+            else:
+                std = self.meta.column(t.name).std
+                report[t.name] = {"mae": s["model"] / n * std, "last_value_mae": s["last"] / n * std, "mean_value_mae": s["mean"] / n * std}
+        return report if any(s["count"] for s in self.sums.values()) else {}
