@@ -14,12 +14,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
-from seqjax.errors import RunError
-
-
-class MissingError(RunError):
-    """A step's input is not there yet (no preprocessed data, no checkpoint); the message says what to run."""
-
 
 @dataclasses.dataclass(frozen=True)
 class Workdir:
@@ -57,9 +51,7 @@ class Workdir:
         return self.root / "predictions"
 
     def metadata(self):
-        """The preprocessed data's Metadata, or a MissingError saying to preprocess first."""
+        """The preprocessed data's Metadata; missing, damaged or other-version data is a MetadataError saying what to run."""
         from seqjax.data.metadata import Metadata
 
-        if not self.metadata_file.exists():
-            raise MissingError(f"{self.data}: no preprocessed data; run `seqjax preprocess` (or `seqjax run`) first")
         return Metadata.read(self.data)

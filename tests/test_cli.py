@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import polars as pl
-
 from tiny import ROOT, write_experiment
 
 

@@ -10,11 +10,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from tiny import ROOT, write_experiment
 
 from seqjax import distributed, experiment
 from seqjax.spec import DistributedSpec, SpecError, load_spec
 from seqjax.train.metrics import read
-from tiny import ROOT, write_experiment
 
 LAUNCH_VARIABLES = (
     "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID", "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_STEP_NODELIST",

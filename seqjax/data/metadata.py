@@ -10,6 +10,7 @@ import json
 import pathlib
 from typing import Any
 
+from seqjax.errors import RunError
 from seqjax.spec.choices import ColumnKind
 
 PAD = 0
@@ -20,7 +21,12 @@ RESERVED = 2
 """Ids below this are reserved; vocabulary entry i has id i + RESERVED."""
 
 SPLITS = ("train", "valid", "test")
-VERSION = 1
+VERSION = 2
+"""Format of metadata.json and the shards it lists; a data folder of another version is preprocessed again."""
+
+
+class MetadataError(RunError):
+    """metadata.json is missing, damaged or of another format version; the message says what to run."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -55,6 +61,8 @@ class SplitMeta:
     sequences: int
     targets: int
     """Items that count as targets (the denominator of the loss)."""
+    sizes: tuple[int, ...] = ()
+    """Bytes of each shard file, to tell a damaged or replaced shard."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -69,6 +77,8 @@ class Metadata:
     format: str
     rows: int
     splits: dict[str, SplitMeta]
+    settings: dict = dataclasses.field(default_factory=dict)
+    """What the folder was made from (the data spec, seed and input files); `fingerprint` is its digest."""
     version: int = VERSION
 
     @property
@@ -94,12 +104,38 @@ class Metadata:
     def from_json(cls, text: str) -> "Metadata":
         raw = json.loads(text)
         columns = tuple(ColumnMeta(**{**c, "vocab": tuple(c["vocab"])}) for c in raw.pop("columns"))
-        splits = {k: SplitMeta(**{**v, "files": tuple(v["files"])}) for k, v in raw.pop("splits").items()}
+        splits = {k: SplitMeta(**{**v, "files": tuple(v["files"]), "sizes": tuple(v.get("sizes", ()))}) for k, v in raw.pop("splits").items()}
         return cls(columns=columns, splits=splits, **raw)
 
     @classmethod
     def read(cls, data_dir: pathlib.Path) -> "Metadata":
-        return cls.from_json((pathlib.Path(data_dir) / "metadata.json").read_text())
+        """The folder's metadata; a missing, damaged or other-version file is a MetadataError saying what to run."""
+        path = pathlib.Path(data_dir) / "metadata.json"
+        again = "run `seqjax preprocess` (or `seqjax run`)"
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise MetadataError(f"{pathlib.Path(data_dir)}: no preprocessed data; {again} first") from None
+        try:
+            version = json.loads(text).get("version")
+        except (ValueError, AttributeError) as error:
+            raise MetadataError(f"{path}: damaged ({str(error).splitlines()[0]}); {again} again") from None
+        if version != VERSION:
+            raise MetadataError(f"{path}: written in data format {version}, this seqjax reads format {VERSION}; {again} again")
+        try:
+            return cls.from_json(text)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise MetadataError(f"{path}: damaged ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); {again} again") from None
+
+    def check_shards(self, data_dir: pathlib.Path) -> None:
+        """Every shard is there with the size it was written with; else a MetadataError naming the first that is not."""
+        for name, split in self.splits.items():
+            for file, size in zip(split.files, split.sizes):
+                path = pathlib.Path(data_dir) / file
+                actual = path.stat().st_size if path.exists() else None
+                if actual != size:
+                    state = "is missing" if actual is None else f"has {actual:,} bytes, written with {size:,}"
+                    raise MetadataError(f"{path}: shard of the {name} split {state}; run `seqjax preprocess` (or `seqjax run`) again")
 
 
 def sequences_file(split: str) -> str:

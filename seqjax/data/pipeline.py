@@ -16,7 +16,7 @@ from seqjax.spec import SpecError
 def split_source(meta: Metadata, data_dir: pathlib.Path, split: str):
     """Random access over one split's windows."""
     paths = [pathlib.Path(data_dir) / name for name in meta.splits[split].files]
-    return records.open_shards(paths, meta.format)
+    return records.open_shards(paths)
 
 
 def local_batch_size(global_batch: int, process_count: int) -> int:

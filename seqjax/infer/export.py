@@ -12,7 +12,6 @@ Use: `jax.export.deserialize(bytearray(open("next.jax", "rb").read())).call(weig
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
 
@@ -21,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from seqjax import files
 from seqjax.infer import generate
 from seqjax.infer.api import Predictor
 from seqjax.model import KVCache
@@ -131,7 +131,8 @@ def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
             "(mask false, cat 0, real 0); cat holds ids (vocab index + 2, 1 for unseen values); real holds (x - mean) / std",
         },
         "functions": {
-            "next": "(weights, cat, real, mask) -> {target: argmax id (categorical) or standardised value (real), target.probs: [b, V] probabilities}",
+            "next": "(weights, cat, real, mask) -> {predicted: {target: argmax id (categorical) or standardised value (real)}, "
+            "probabilities: {categorical target: [b, V] probabilities}}",
             "embed": f"(weights, cat, real, mask) -> float32 [b, {spec.model.dim}] from layer {spec.infer.embed.layer}, pooling {spec.infer.embed.pooling.value}",
             "prefill": "(weights, cat [b, n, C], real [b, n, R], mask [b, n]) with n <= context, items at positions 0..n-1 -> "
             "(outputs at the last item: logits [b, V] or standardised value [b] per target, cache of `context` slots)",
@@ -149,12 +150,9 @@ def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
 
 def export(spec: Spec, *, predictor: Predictor | None = None) -> pathlib.Path:
     """Write `workdir/export/` (replacing an earlier export whole)."""
+    files.check_replaceable(spec.paths.export)
     predictor = predictor or Predictor(spec)
-    folder = spec.paths.export
-    tmp = folder.with_name(f".export.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with files.building(spec.paths.export, "export") as tmp:
         weights = flat_weights(predictor.functions.params)
         abstract_weights = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in weights.items()}
         fns = functions(predictor, spec)
@@ -164,10 +162,4 @@ def export(spec: Spec, *, predictor: Predictor | None = None) -> pathlib.Path:
         np.savez(tmp / "weights.npz", **weights)
         shutil.copy(spec.paths.metadata_file, tmp / "metadata.json")
         (tmp / "model.json").write_text(json.dumps(describe(predictor, spec, list(fns)), indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return spec.paths.export

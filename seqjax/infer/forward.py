@@ -48,20 +48,33 @@ class Network:
         return tuple(t for t in self.targets if self.meta.column(t).categorical)
 
 
-def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> dict[str, jax.Array]:
-    """The next item after each window: per categorical target `<t>` (argmax id) and `<t>.probs`
-    (probabilities of every id, 0 on padding and unknown); per real target the standardised value."""
-    outputs, _ = net.model(params)(cat_BLC, real_BLR, mask_BL)
-    out = {}
+def decode_outputs(net: Network, outputs: dict[str, jax.Array], *, probabilities: bool = True) -> dict[str, dict[str, jax.Array]]:
+    """Raw per-target outputs (any leading shape) -> {"predicted": {target: argmax id (categorical, padding and
+    unknown ruled out) or standardised value (real)}, "probabilities": {categorical target: probabilities of every id}}."""
+    predicted, probs = {}, {}
     for target in net.targets:
-        last = outputs[target][:, -1]
         if net.meta.column(target).categorical:
-            logits_BV = user_logits(last)
-            out[target] = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
-            out[f"{target}.probs"] = jax.nn.softmax(logits_BV, axis=-1)
+            logits = user_logits(outputs[target])
+            predicted[target] = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+            if probabilities:
+                probs[target] = jax.nn.softmax(logits, axis=-1)
         else:
-            out[target] = last
-    return out
+            predicted[target] = outputs[target]
+    return {"predicted": predicted, "probabilities": probs}
+
+
+def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> dict[str, dict[str, jax.Array]]:
+    """The item after each window: `decode_outputs` at the last slot ([B] ids or values, [B, V] probabilities)."""
+    outputs, _ = net.model(params)(cat_BLC, real_BLR, mask_BL)
+    return decode_outputs(net, {k: v[:, -1] for k, v in outputs.items()})
+
+
+def item_outputs(
+    net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array, *, probabilities: bool
+) -> dict[str, dict[str, jax.Array]]:
+    """The item after every slot of each window: `decode_outputs` of [B, L] ids or values ([B, L, V] probabilities)."""
+    outputs, _ = net.model(params)(cat_BLC, real_BLR, mask_BL)
+    return decode_outputs(net, outputs, probabilities=probabilities)
 
 
 def hidden_at(model: SequenceModel, layer: int, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> jax.Array:

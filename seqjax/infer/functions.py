@@ -51,9 +51,10 @@ class Functions:
         self._sizes: dict[int, set[int]] = {}  # batch sizes each function has been compiled for
 
     def pure(self, name: str, **static):
-        """The pure function `name` ("next", "embed" or "generate") of (params, batch arrays..., scalars...)."""
+        """The pure function `name` ("next", "items", "embed" or "generate") of (params, batch arrays..., scalars...)."""
         builders = {
             "next": lambda: functools.partial(forward.next_outputs, self.net),
+            "items": lambda: functools.partial(forward.item_outputs, self.net, **static),
             "embed": lambda: functools.partial(forward.embed, self.net, **static),
             "generate": lambda: generation_function(self.net, **static),
         }

@@ -1,8 +1,8 @@
 """The inference modes over a source of windows: each chunk of windows becomes one result frame.
 
 Which windows a mode reads:
-  a split (its windows end at known items): predict / probabilities predict the last item of
-  every window (position = that item's); generate and embed read each sequence's last window.
+  a split (its windows end at known items): predict / probabilities predict every item the split
+  scores, each once (position = that item's); generate and embed read each sequence's last window.
   new data: every mode reads each sequence's last window (predict: position = last + 1).
   embed with `per = "window"`: every window, in either case.
 What the model reads of a window, and which windows a split scores, is the objective's.
@@ -85,10 +85,16 @@ def _chunk(functions: Functions, objective, source: Source, job: Job, chunk: Chu
     sequence, last = chunk["sequence"], chunk["position"][:, -1]
     meta, ids, targets = objective.meta, source.ids, functions.net.targets
     if job.next_item:
-        out = functions.run("next", batch)
-        if quality is not None and known:
-            quality.add(out, chunk)
-        position = objective.predicted_position(chunk, known)
+        if known:  # a split: every item it scores, each once
+            out = functions.run("items", batch, probabilities=job.mode == InferMode.PROBABILITIES)
+            where = objective.scored_items(chunk)
+            out = {kind: {t: v[where] for t, v in values.items()} for kind, values in out.items()}
+            if quality is not None:
+                quality.add(out["predicted"], chunk, where)
+            sequence, position = sequence[where[0]], objective.item_positions(chunk, where)
+        else:  # new data: the item after each sequence
+            out = functions.run("next", batch)
+            position = last + 1
         if job.mode == InferMode.PREDICT:
             return writers.predict_frame(meta, targets, ids, sequence, position, out)
         return writers.probabilities_frame(meta, functions.net.categorical_targets, ids, sequence, position, out)
@@ -110,8 +116,10 @@ def empty(functions: Functions, objective, job: Job) -> pl.DataFrame:
     if job.mode == InferMode.GENERATE:
         cat, real = np.zeros((0, 1, len(meta.categorical)), np.int32), np.zeros((0, 1, len(meta.real)), np.float32)
         return writers.generate_frame(meta, ids, none, none, cat, real)
-    out = {t.name: np.zeros(0, np.int32 if t.categorical else np.float32) for t in objective.targets}
-    out.update({f"{t.name}.probs": np.zeros((0, t.vocab_size), np.float32) for t in objective.targets if t.categorical})
+    out = {
+        "predicted": {t.name: np.zeros(0, np.int32 if t.categorical else np.float32) for t in objective.targets},
+        "probabilities": {t.name: np.zeros((0, t.vocab_size), np.float32) for t in objective.targets if t.categorical},
+    }
     if job.mode == InferMode.PREDICT:
         return writers.predict_frame(meta, net.targets, ids, none, none, out)
     return writers.probabilities_frame(meta, net.categorical_targets, ids, none, none, out)

@@ -8,7 +8,7 @@ import pathlib
 
 from seqjax import spec as spec_module
 from seqjax.errors import RunError
-from seqjax.infer.writers import write_json
+from seqjax.files import write_json
 from seqjax.spec import Spec, SpecError
 from seqjax.workdir import Workdir
 

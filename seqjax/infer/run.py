@@ -7,10 +7,11 @@ import pathlib
 
 import jax
 
+from seqjax.files import write_json
 from seqjax.infer import inputs, modes
 from seqjax.infer.api import Predictor
 from seqjax.infer.sources import Source, encoded_source, split_source
-from seqjax.infer.writers import PartWriter, write_json
+from seqjax.infer.writers import PartWriter
 from seqjax.spec import InferMode, Spec
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import shutil
 
 import numpy as np
 import polars as pl
 
+from seqjax import files
 from seqjax.data.metadata import RESERVED, Metadata
 from seqjax.infer.decode import decode_categorical, decode_real
 
@@ -28,7 +26,7 @@ def _decoded(meta: Metadata, name: str, values: np.ndarray) -> pl.Series:
 
 def predict_frame(meta: Metadata, targets, ids, sequence, position, out: dict[str, np.ndarray]) -> pl.DataFrame:
     """id, position, one column per target: the predicted value."""
-    return pl.DataFrame(_keys(meta, ids, sequence, position) + [_decoded(meta, t, out[t]) for t in targets])
+    return pl.DataFrame(_keys(meta, ids, sequence, position) + [_decoded(meta, t, out["predicted"][t]) for t in targets])
 
 
 def class_names(meta: Metadata, target: str) -> list[str]:
@@ -40,7 +38,7 @@ def probabilities_frame(meta: Metadata, targets, ids, sequence, position, out: d
     """id, position, then `<target>=<class value>` probabilities for each categorical target."""
     series = _keys(meta, ids, sequence, position)
     for target in targets:
-        probs_NV = out[f"{target}.probs"][:, RESERVED:].astype(np.float32)
+        probs_NV = out["probabilities"][target][:, RESERVED:].astype(np.float32)
         series += [pl.Series(name, probs_NV[:, v]) for v, name in enumerate(class_names(meta, target))]
     return pl.DataFrame(series)
 
@@ -65,10 +63,6 @@ def embed_frame(meta: Metadata, ids, sequence, position, vectors_ND: np.ndarray)
     return pl.DataFrame(series)
 
 
-def _temporary(path: pathlib.Path) -> pathlib.Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def _write_one(frame: pl.DataFrame, path: pathlib.Path, suffix: str) -> None:
     if suffix == ".csv":
         frame.write_csv(path)
@@ -78,19 +72,8 @@ def _write_one(frame: pl.DataFrame, path: pathlib.Path, suffix: str) -> None:
 
 def write_frame(frame: pl.DataFrame, path: pathlib.Path) -> None:
     """Parquet or csv by suffix, written to a temporary name and renamed."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    _write_one(frame, tmp, path.suffix)
-    os.replace(tmp, path)
-
-
-def write_json(obj, path: pathlib.Path) -> None:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    with files.atomic(path) as tmp:
+        _write_one(frame, tmp, pathlib.Path(path).suffix)
 
 
 class PartWriter:
@@ -103,7 +86,10 @@ class PartWriter:
         self.path, self.part_rows, self.enabled = pathlib.Path(path), part_rows, enabled
         self.pending: list[pl.DataFrame] = []
         self.held = self.parts = self.rows = 0
-        self.folder = _temporary(self.path)
+        self.folder: pathlib.Path | None = None
+        if enabled:  # before any work: refuse to replace what seqjax did not write
+            files.check_replaceable(self.path, folder=False)
+            files.remove_leftovers(self.path.parent)
 
     def add(self, frame: pl.DataFrame) -> None:
         if not self.enabled or frame.height == 0:
@@ -118,7 +104,8 @@ class PartWriter:
             self.pending, self.held = [rest], rest.height
 
     def _part(self, frame: pl.DataFrame) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder is None:
+            self.folder = files.new_folder(self.path, "result parts")
         _write_one(frame, self.folder / f"part-{self.parts:05d}{self.path.suffix}", self.path.suffix)
         self.parts += 1
 
@@ -128,18 +115,17 @@ class PartWriter:
             return self.path
         frame = pl.concat(self.pending) if self.pending else empty
         if self.parts == 0:
-            if self.path.is_dir():
-                shutil.rmtree(self.path)
+            if self.path.is_dir():  # an earlier result in parts (check_replaceable: seqjax's own)
+                files.remove(self.path)
             write_frame(frame, self.path)
             return self.path
         if frame.height:
             self._part(frame)
-        if self.path.is_dir():
-            shutil.rmtree(self.path)
-        elif self.path.exists():
+        if self.path.is_file():  # an earlier result in one file
             self.path.unlink()
-        os.replace(self.folder, self.path)
+        files.publish(self.folder, self.path)
         return self.path
 
     def abort(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder is not None:
+            files.remove(self.folder)

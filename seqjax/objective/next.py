@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.data.metadata import Metadata
+from seqjax.data.metadata import UNKNOWN, Metadata
 from seqjax.data.records import Windows
 from seqjax.objective.evaluation import Summed
 from seqjax.objective.targets import Target, targets_of
@@ -69,12 +69,14 @@ class NextItem:
                 logits_BLV = outputs[t.name]
                 per_item_BL = _cross_entropy(logits_BLV, labels_BL)
                 predicted_BL = jnp.argmax(logits_BLV, axis=-1)
+                known_BL = weight_BL * (labels_BL != UNKNOWN)  # an unseen class is never predicted right, nor a most frequent one
                 out[t.name] = {
                     "loss": jnp.sum(per_item_BL * weight_BL),
                     "count": jnp.sum(weight_BL),
-                    "correct": jnp.sum((predicted_BL == labels_BL) * weight_BL),
-                    "last_correct": jnp.sum((previous_BL == labels_BL) * weight_BL),
-                    "classes": jnp.sum(jax.nn.one_hot(labels_BL, t.vocab_size) * weight_BL[..., None], axis=(0, 1)),
+                    "correct": jnp.sum((predicted_BL == labels_BL) * known_BL),
+                    "last_correct": jnp.sum((previous_BL == labels_BL) * known_BL),
+                    "classes": jnp.sum(jax.nn.one_hot(labels_BL, t.vocab_size) * known_BL[..., None], axis=(0, 1)),
+                    "unknown": jnp.sum(weight_BL - known_BL),
                 }
             else:
                 values_BL = batch.real[:, 1:, t.index]
@@ -119,9 +121,11 @@ class NextItem:
             entry = {"loss": float(s["loss"]) / count, "targets": int(s["count"])}
             if t.categorical:
                 freq = s["classes"] / count
-                nonzero = freq[freq > 0]
+                with_unknown = np.append(freq, float(s["unknown"]) / count)
+                nonzero = with_unknown[with_unknown > 0]
                 entry["accuracy"] = float(s["correct"]) / count
-                # Best constant predictor on this data: its loss is the entropy of the class frequencies.
+                # Best constant predictor on this data: its loss is the entropy of the class frequencies
+                # (unseen classes count as one more class), its accuracy the most frequent known class's.
                 entry["baseline_loss"] = float(-(nonzero * np.log(nonzero)).sum())
                 entry["baseline_accuracy"] = float(max(freq.max(initial=0.0), float(s["last_correct"]) / count))
             else:
@@ -139,16 +143,20 @@ class NextItem:
         return chunk["cat"][:, part], chunk["real"][:, part], chunk["mask"][:, part]
 
     @staticmethod
-    def scored(chunk: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The windows of a split whose last item is one of its targets (and follows a real item)."""
-        keep = chunk["target"][:, -1] & chunk["mask"][:, -2]
+    def scored_items(chunk: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(window, slot) of every item a split's windows score: the output at input slot j predicts item j + 1."""
+        return np.nonzero(chunk["target"][:, 1:] & chunk["mask"][:, :-1])
+
+    @classmethod
+    def scored(cls, chunk: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The windows of a split that score at least one item."""
+        keep = np.any(chunk["target"][:, 1:] & chunk["mask"][:, :-1], axis=1)
         return {k: v[keep] for k, v in chunk.items()}
 
     @staticmethod
-    def predicted_position(chunk: dict[str, np.ndarray], known_last: bool) -> np.ndarray:
-        """Position of the predicted item: the known last item's, or the one after the last item."""
-        last = chunk["position"][:, -1]
-        return last if known_last else last + 1
+    def item_positions(chunk: dict[str, np.ndarray], where: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Positions of the scored items at `where`."""
+        return chunk["position"][where[0], where[1] + 1]
 
     def check_mode(self, mode: InferMode) -> None:
         """Fail before any work when this objective's model cannot do `mode`."""
@@ -174,17 +182,20 @@ class Quality:
         self.meta, self.targets = meta, targets
         self.sums = {t.name: {"count": 0, "model": 0.0, "last": 0.0, "mean": 0.0, "classes": np.zeros(t.vocab_size, np.int64)} for t in targets}
 
-    def add(self, predicted: dict[str, np.ndarray], chunk: dict[str, np.ndarray]) -> None:
-        """Predictions for the windows in `chunk`, whose last item is the truth and the one before it the last value."""
+    def add(self, predicted: dict[str, np.ndarray], chunk: dict[str, np.ndarray], where: tuple[np.ndarray, np.ndarray]) -> None:
+        """Predictions of the items at (window, slot) `where` of `chunk`: the truth is the item after the slot,
+        the last value the one at it. An unknown truth (a class unseen in training) is never predicted right."""
+        n, j = where
         for t in self.targets:
             block = chunk["cat"] if t.categorical else chunk["real"]
-            pred, truth, last = predicted[t.name], block[:, -1, t.index], block[:, -2, t.index]
+            pred, truth, last = predicted[t.name], block[n, j + 1, t.index], block[n, j, t.index]
             s = self.sums[t.name]
             s["count"] += len(truth)
             if t.categorical:
-                s["model"] += float(np.sum(pred == truth))
-                s["last"] += float(np.sum(last == truth))
-                s["classes"] += np.bincount(truth, minlength=t.vocab_size)[: t.vocab_size]
+                known = truth != UNKNOWN
+                s["model"] += float(np.sum((pred == truth) & known))
+                s["last"] += float(np.sum((last == truth) & known))
+                s["classes"] += np.bincount(truth[known], minlength=t.vocab_size)[: t.vocab_size]
             else:
                 s["model"] += float(np.sum(np.abs(pred - truth)))
                 s["last"] += float(np.sum(np.abs(last - truth)))

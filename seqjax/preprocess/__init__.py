@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
-import shutil
 
-from seqjax.data.metadata import SPLITS, Metadata
+from seqjax import files as files_module
+from seqjax.data.metadata import SPLITS, Metadata, MetadataError
 from seqjax.preprocess.build import Summary, build_folder, fingerprint
 from seqjax.preprocess.read import PreprocessError, input_files
 from seqjax.spec import DataSpec, PreprocessSpec
@@ -14,12 +13,16 @@ from seqjax.spec import DataSpec, PreprocessSpec
 __all__ = ["PreprocessError", "preprocess"]
 
 
-def _reusable(data: pathlib.Path, digest: str) -> bool:
-    """The data folder was written by a run with the same fingerprint."""
-    try:
-        return Metadata.read(data).fingerprint == digest
-    except (OSError, ValueError, TypeError, KeyError):
+def reusable(data: pathlib.Path, digest: str) -> bool:
+    """The data folder was written by seqjax with the same fingerprint, and its shards are intact."""
+    if not files_module.owned(data):
         return False
+    try:
+        meta = Metadata.read(data)
+        meta.check_shards(data)
+    except MetadataError:
+        return False
+    return meta.fingerprint == digest
 
 
 def _report(data: pathlib.Path, metadata: Metadata, summary: Summary) -> None:
@@ -33,58 +36,19 @@ def _report(data: pathlib.Path, metadata: Metadata, summary: Summary) -> None:
     print(f"preprocess: wrote {data}{where} in {summary.seconds:.2f} s ({rate:,.0f} rows/s)")
 
 
-def _replace(temporary: pathlib.Path, data: pathlib.Path) -> None:
-    """Swap the finished folder in; the old one moves aside first so a crash never mixes the two."""
-    if data.exists():
-        old = data.with_name(f".data.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        data.rename(old)
-        temporary.rename(data)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        temporary.rename(data)
-
-
-def _remove_leftovers(workdir: pathlib.Path) -> None:
-    """Delete temporary folders of earlier runs that were killed (their process no longer exists)."""
-    for folder in list(workdir.glob(".data.tmp-*")) + list(workdir.glob(".data.old-*")):
-        pid = folder.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: PreprocessSpec = PreprocessSpec()) -> pathlib.Path:
     """Make `workdir/data` hold the shards and metadata for `spec`, reusing it when nothing changed.
 
     `options` sets worker processes and buckets; they change speed and memory, never the output
-    (so they are not part of the fingerprint).
+    (so they are not part of the fingerprint). A `data` folder that seqjax did not write is never replaced.
     """
-    workdir = pathlib.Path(workdir)
-    data = workdir / "data"
+    data = pathlib.Path(workdir) / "data"
     files = input_files(spec.input)
     digest = fingerprint(spec, seed, files)
-    if _reusable(data, digest):
+    if reusable(data, digest):
         print(f"preprocess: reusing {data} (same input and settings)")
         return data
-    _remove_leftovers(workdir)
-    temporary = workdir / f".data.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    try:
-        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, digest=digest, options=options)
-        _replace(temporary, data)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+    with files_module.building(data, "preprocessed data") as temporary:
+        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, options=options)
     _report(data, metadata, summary)
     return data

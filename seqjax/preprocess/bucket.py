@@ -97,7 +97,7 @@ def write_bucket(job: Job, columns: tuple[ColumnMeta, ...], table: read.Table | 
     out = {}
     for name in SPLITS:
         a, b = job.ranges[name]
-        plan = windows.plan(a, b, spec.context, spec.window_stride)
+        plan = windows.plan(a, b, spec.context, spec.window_stride, once=name != "train")
         out[name] = write.write_split(
             job.folder,
             name,
@@ -105,7 +105,6 @@ def write_bucket(job: Job, columns: tuple[ColumnMeta, ...], table: read.Table | 
             rows,
             job.table_index[name],
             context=spec.context,
-            fmt=spec.format.value,
             shard_windows=spec.shard_windows,
             bucket=job.bucket,
         )

@@ -15,8 +15,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
-import hashlib
-import json
 import multiprocessing
 import operator
 import pathlib
@@ -26,17 +24,28 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from seqjax import files as files_module
+from seqjax import fingerprints
 from seqjax import spec as spec_module
 from seqjax.data.metadata import SPLITS, VERSION, Metadata, SplitMeta
 from seqjax.preprocess import bucket, read, split, vocab, write
 from seqjax.spec import DataSpec, PreprocessSpec
 
 
+def settings(spec: DataSpec, seed: int, files: list[pathlib.Path] | None) -> dict:
+    """Everything the output depends on: the data spec, the seed, the input files' identities, the format version.
+
+    `files` None leaves the inputs out (when they cannot be found, only the settings can be compared).
+    """
+    out = {"data": spec_module.to_dict(spec), "seed": seed, "version": VERSION}
+    if files is not None:
+        out["files"] = fingerprints.file_identities(files)
+    return out
+
+
 def fingerprint(spec: DataSpec, seed: int, files: list[pathlib.Path]) -> str:
-    """sha256 of everything the output depends on: settings, seed, input file identities, format version."""
-    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    payload = {"data": spec_module.to_dict(spec), "seed": seed, "files": stats, "version": VERSION}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    """sha256 of `settings`."""
+    return fingerprints.digest(settings(spec, seed, files))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -60,12 +69,12 @@ def build_folder(
     *,
     seed: int,
     files: list[pathlib.Path],
-    digest: str,
     options: PreprocessSpec = PreprocessSpec(),
 ) -> tuple[Metadata, Summary]:
     """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist)."""
     start = time.perf_counter()
     source = spec.input
+    recorded = settings(spec, seed, files)
     lazy, dtypes = read.scan(spec, files, source)
     scratch = folder / ".scratch"
     if any(f.suffix == ".csv" for f in files):  # parse csv once; every later pass reads parquet
@@ -89,13 +98,21 @@ def build_folder(
         parts = [w[name] for w in written]
         splits[name] = SplitMeta(
             files=tuple(f for p in parts for f in p.files),
+            sizes=tuple(s for p in parts for s in p.sizes),
             windows=sum(p.windows for p in parts),
             sequences=int(used.sum()),
             targets=sum(p.targets for p in parts),
         )
     shutil.rmtree(scratch, ignore_errors=True)
+    if not splits["train"].windows:
+        single = int(np.sum(lengths == 1))
+        raise read.PreprocessError(
+            f"{source}: the training split has no windows ({single:,} of {len(lengths):,} sequences have a single item, which leaves "
+            "nothing to predict); training needs sequences of at least 2 items in the train split"
+        )
     metadata = Metadata(
-        fingerprint=digest,
+        fingerprint=fingerprints.digest(recorded),
+        settings=recorded,
         id_column=spec.id_column,
         position_column=spec.position_column,
         id_dtype=dtypes[spec.id_column],
@@ -106,7 +123,7 @@ def build_folder(
         rows=rows,
         splits=splits,
     )
-    (folder / "metadata.json").write_text(metadata.to_json())
+    files_module.write_text(folder / "metadata.json", metadata.to_json())
     seconds = time.perf_counter() - start
     summary = Summary(
         rows=rows, sequences=len(lengths), single=int(np.sum(lengths == 1)), buckets=len(jobs), workers=workers,

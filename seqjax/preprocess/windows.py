@@ -5,6 +5,14 @@ rows [end - context, end]. Rows before the sequence start are left padding. With
 stride 2 and a sequence of 9 items whose targets are rows [1, 9):
     ends 4, 6, 8 -> windows rows [0..4], [2..6], [4..8]
 and a 3-item sequence gives one window [-2..2]: two padding items, then rows 0, 1, 2.
+
+Which items of a window are targets:
+- training (`once=False`): every item of the split in the window. Overlapping windows train an
+  item once per window, each time with a different amount of context before it: the model learns
+  to predict from short and long histories alike, as it must at generation and on new data.
+- validation and test (`once=True`): each item exactly once, in the window that gives it the most
+  context (the first window that ends at or after it). In the example above, items [1..4] count in
+  the first window, [5, 6] in the second and [7, 8] in the third, so every metric counts every item once.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ class Plan:
     end: np.ndarray
     """int64 [N] offset (within its sequence) of each window's last item."""
     first_target: np.ndarray
-    """int64 [N] offset of the split's first target row in that sequence."""
+    """int64 [N] offset of the first item that counts as a target in the window."""
 
     def __len__(self) -> int:
         return len(self.sequence)
@@ -35,9 +43,10 @@ class Plan:
             yield Plan(sequence=self.sequence[part], end=self.end[part], first_target=self.first_target[part])
 
 
-def plan(a: np.ndarray, b: np.ndarray, context: int, stride: int) -> Plan:
+def plan(a: np.ndarray, b: np.ndarray, context: int, stride: int, *, once: bool = False) -> Plan:
     """Window ends covering target rows [a, b) of each sequence: the first window ends at
-    min(a + context - 1, b - 1), then every `stride` items, and the last always ends at b - 1."""
+    min(a + context - 1, b - 1), then every `stride` items, and the last always ends at b - 1.
+    With `once`, a window's targets start after the previous window's end (see the module's docstring)."""
     sequences = np.flatnonzero(b > a)
     a, last = a[sequences], b[sequences] - 1
     first = np.minimum(a + context - 1, last)
@@ -46,7 +55,11 @@ def plan(a: np.ndarray, b: np.ndarray, context: int, stride: int) -> Plan:
     # k-th window of its sequence: global index minus the index of the sequence's first window
     k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     end = np.minimum(np.repeat(first, counts) + k * stride, np.repeat(last, counts))
-    return Plan(sequence=sequence.astype(np.int64), end=end.astype(np.int64), first_target=np.repeat(a, counts).astype(np.int64))
+    first_target = np.repeat(a, counts)
+    if once and len(end):
+        previous_end = np.concatenate([[-1], end[:-1]])
+        first_target = np.where(k > 0, np.maximum(first_target, previous_end + 1), first_target)
+    return Plan(sequence=sequence.astype(np.int64), end=end.astype(np.int64), first_target=first_target.astype(np.int64))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

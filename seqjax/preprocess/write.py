@@ -13,10 +13,10 @@ from seqjax.data.metadata import sequences_file
 from seqjax.preprocess.windows import Plan, Rows, gather
 
 
-def shard_name(split: str, index: int, fmt: str, bucket: int | None = None) -> str:
+def shard_name(split: str, index: int, bucket: int | None = None) -> str:
     """`train-00003.array_record`, or `train-b0002-00003.array_record` for bucket 2 of several."""
     tag = "" if bucket is None else f"b{bucket:04d}-"
-    return f"{split}-{tag}{index:05d}.{records.EXTENSION[fmt]}"
+    return f"{split}-{tag}{index:05d}.{records.EXTENSION}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -24,6 +24,8 @@ class Written:
     """The shards one bucket wrote for one split."""
 
     files: tuple[str, ...]
+    sizes: tuple[int, ...]
+    """Bytes of each file."""
     windows: int
     targets: int
     """Items that count as targets (the denominator of the loss)."""
@@ -37,7 +39,6 @@ def write_split(
     table_index: np.ndarray,
     *,
     context: int,
-    fmt: str,
     shard_windows: int,
     bucket: int | None = None,
 ) -> Written:
@@ -45,14 +46,15 @@ def write_split(
 
     `table_index` maps each of the bucket's sorted sequences to its row in the split's sequence table.
     """
-    files, targets = [], 0
+    names, sizes, targets = [], [], 0
     for index, part in enumerate(windows.chunks(shard_windows)):
         arrays = gather(rows, part, context, table_index)
-        name = shard_name(split, index, fmt, bucket)
-        records.write_shard(folder / name, arrays, fmt)
-        files.append(name)
+        name = shard_name(split, index, bucket)
+        records.write_shard(folder / name, arrays)
+        names.append(name)
+        sizes.append((folder / name).stat().st_size)
         targets += int(arrays["target"].sum())
-    return Written(files=tuple(files), windows=len(windows), targets=targets)
+    return Written(files=tuple(names), sizes=tuple(sizes), windows=len(windows), targets=targets)
 
 
 def write_sequences(folder: pathlib.Path, split: str, ids: pl.Series) -> None:

@@ -27,8 +27,9 @@ class SplitBy(enum.StrEnum):
 
 
 class ShardFormat(enum.StrEnum):
+    """How shards are stored: ArrayRecord, one window per record (fast random access under shuffling)."""
+
     ARRAYRECORD = "arrayrecord"
-    PARQUET = "parquet"
 
 
 class Position(enum.StrEnum):

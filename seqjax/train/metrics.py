@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import time
+
+from seqjax import files
 
 
 class MetricsLog:
@@ -20,10 +21,8 @@ class MetricsLog:
         """Drop lines logged after `step`, the checkpoint a resumed run restarts from."""
         if not (self.enabled and self.path.exists()):
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+        kept = [json.dumps(r) for r in _records(self.path.read_text()) if r.get("step", 0) <= step]
+        files.write_text(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict) -> None:
         if not self.enabled:
@@ -33,9 +32,22 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
 
 
+def _records(text: str) -> list[dict]:
+    """The log's records; a line cut short by a kill (the last one) is skipped."""
+    out = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
 def read(path: pathlib.Path) -> list[dict]:
     path = pathlib.Path(path)
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    return _records(path.read_text()) if path.exists() else []
 
 
 def describe_eval(step: int, report: dict) -> str:

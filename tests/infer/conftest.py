@@ -6,11 +6,11 @@ import pathlib
 
 import polars as pl
 import pytest
+from tiny import write_experiment
 
 import seqjax
 from seqjax import experiment
 from seqjax.spec import load_spec
-from tiny import write_experiment
 
 NEW_SEQUENCES = (1003, 1011, 1020, 1027, 1033, 1038)
 """Sequences used as "new data": a few of the table's, short and long."""

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from seqjax.infer.export import export
-from seqjax.infer.modes import model_inputs
 from seqjax.infer.inputs import encode
+from seqjax.infer.modes import model_inputs
 from seqjax.infer.sources import encoded_source
 
 SEED, TEMPERATURE, TOP_K, TOP_P = 5, 1.0, 3, 0.9
@@ -30,7 +30,8 @@ x = dict(np.load(inputs))
 def load(name):
     return jax.export.deserialize(bytearray(open(f"{folder}/{info['files'][name]}", "rb").read()))
 
-out = {f"next/{k}": v for k, v in load("next").call(weights, x["cat"], x["real"], x["mask"]).items()}
+nxt = load("next").call(weights, x["cat"], x["real"], x["mask"])
+out = {f"next/{kind}/{k}": v for kind, values in nxt.items() for k, v in values.items()}
 out["embed"] = load("embed").call(weights, x["cat"], x["real"], x["mask"])
 out["generate/cat"], out["generate/real"] = load("generate").call(
     weights, x["cat"], x["real"], x["mask"], x["rows"], np.uint32(x["seed"]), np.float32(x["temperature"]), np.int32(x["top_k"]), np.float32(x["top_p"]))
@@ -59,7 +60,7 @@ def window_batch(predictor, new_data) -> dict[str, np.ndarray]:
 
 def test_export_writes_artifacts_weights_and_metadata(exported, predictor):
     names = {p.name for p in exported.iterdir()}
-    assert names == {"model.json", "metadata.json", "weights.npz", "next.jax", "embed.jax", "prefill.jax", "decode.jax", "generate.jax"}
+    assert names == {".seqjax", "model.json", "metadata.json", "weights.npz", "next.jax", "embed.jax", "prefill.jax", "decode.jax", "generate.jax"}
     info = json.loads((exported / "model.json").read_text())
     assert info["context"] == 8 and info["targets"] == ["event", "channel", "amount", "duration"]
     assert [c["name"] for c in info["columns"]["categorical"]] == ["event", "channel"]
@@ -85,14 +86,15 @@ def test_exported_functions_match_in_process_ones_in_a_fresh_process(exported, p
         consumer.kill()  # a no-op once it has exited
     assert consumer.returncode == 0, stderr[-3000:]
     got = dict(np.load(output))
-    for name, values in expected.items():
-        np.testing.assert_allclose(got[f"next/{name}"], values, rtol=1e-5, atol=1e-5, err_msg=name)
+    for kind, outputs in expected.items():
+        for name, values in outputs.items():
+            np.testing.assert_allclose(got[f"next/{kind}/{name}"], values, rtol=1e-5, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(got["embed"], embed, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(got["generate/cat"], cat)
     np.testing.assert_allclose(got["generate/real"], real, rtol=1e-4, atol=1e-4)
     # prefill + decode through the exported cache give the whole window's next item
     assert int(got["decode/index"]) == 8
     for target in ("event", "channel"):
-        np.testing.assert_array_equal(got[f"decode/{target}"][:, 2:].argmax(-1) + 2, expected[target])
+        np.testing.assert_array_equal(got[f"decode/{target}"][:, 2:].argmax(-1) + 2, expected["predicted"][target])
     for target in ("amount", "duration"):
-        np.testing.assert_allclose(got[f"decode/{target}"], expected[target], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got[f"decode/{target}"], expected["predicted"][target], rtol=1e-4, atol=1e-5)

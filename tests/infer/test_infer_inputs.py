@@ -8,8 +8,8 @@ import pytest
 
 from seqjax.data.metadata import UNKNOWN, ColumnMeta, Metadata
 from seqjax.infer.api import bucket_sizes
-from seqjax.infer.modes import model_inputs
 from seqjax.infer.inputs import InputError, UnseenCategoryWarning, encode, warn_unseen
+from seqjax.infer.modes import model_inputs
 from seqjax.infer.sources import encoded_source, last_per_sequence, rechunk
 from seqjax.infer.writers import PartWriter
 
@@ -125,6 +125,6 @@ def test_large_results_become_a_folder_of_parts_small_ones_one_file(tmp_path):
         large.add(frame)
     assert not (tmp_path / "large.csv").exists()  # nothing under the final name before close
     path = large.close(frame.head(0))
-    assert sorted(p.name for p in path.iterdir()) == [f"part-{i:05d}.csv" for i in range(8)]
+    assert sorted(p.name for p in path.iterdir()) == [".seqjax"] + [f"part-{i:05d}.csv" for i in range(8)]  # marked as seqjax's
     assert pl.read_csv(path / "*.csv")["a"].to_list() == list(range(10)) * 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["large.csv", "small.csv"]

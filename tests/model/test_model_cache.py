@@ -5,9 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from conftest import TARGETS, inputs
 from flax import nnx
 
-from conftest import TARGETS, inputs
 from seqjax.model import KVCache
 
 

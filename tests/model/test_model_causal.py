@@ -5,9 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
-
 from conftest import TARGETS, inputs
+from flax import nnx
 
 
 def test_changing_an_item_leaves_earlier_outputs_exactly_unchanged(forward):

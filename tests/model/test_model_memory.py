@@ -6,9 +6,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from conftest import TARGETS, eager_model, inputs, tiny_spec
 from flax import nnx
 
-from conftest import TARGETS, eager_model, inputs, tiny_spec
 from seqjax.model.attention import attention_mask, fused_attention
 
 

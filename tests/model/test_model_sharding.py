@@ -5,11 +5,19 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from flax import nnx
-from jax.sharding import AxisType, PartitionSpec as P
-
 from conftest import TARGETS, forward_fn, inputs, tiny_spec
-from seqjax.model import abstract_model, activate, batch_sharding, create_model, make_mesh, param_shardings
+from flax import nnx
+from jax.sharding import AxisType
+from jax.sharding import PartitionSpec as P
+
+from seqjax.model import (
+    abstract_model,
+    activate,
+    batch_sharding,
+    create_model,
+    make_mesh,
+    param_shardings,
+)
 from seqjax.spec import MeshSpec
 
 EXPECTED = {

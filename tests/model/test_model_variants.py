@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TARGETS, eager_model, inputs, tiny_meta, tiny_spec
 from flax import nnx
 
-from conftest import TARGETS, eager_model, inputs, tiny_meta, tiny_spec
 from seqjax.model import Model
 from seqjax.spec import DType, Mlp, Norm, Position
 

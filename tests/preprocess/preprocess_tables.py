@@ -6,6 +6,7 @@ import pathlib
 
 import numpy as np
 import polars as pl
+
 from seqjax.data import records
 from seqjax.data.metadata import Metadata
 from seqjax.spec import ColumnKind, ColumnSpec, DataSpec, SplitSpec
@@ -40,5 +41,5 @@ def load(data: pathlib.Path, split: str) -> dict[str, np.ndarray]:
     meta = Metadata.read(data)
     if not meta.splits[split].files:  # an empty split has no shard files
         return {}
-    windows = list(records.iterate([data / f for f in meta.splits[split].files], meta.format))
+    windows = list(records.iterate([data / f for f in meta.splits[split].files]))
     return {k: np.stack([w[k] for w in windows]) for k in records.FIELDS}

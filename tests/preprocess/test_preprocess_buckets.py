@@ -7,13 +7,12 @@ import fractions
 import numpy as np
 import polars as pl
 import pytest
+from preprocess_tables import AMOUNT, EVENT, data_spec, load
 
 from seqjax.data.metadata import SPLITS, Metadata, sequences_file
 from seqjax.preprocess import PreprocessError, bucket, preprocess
 from seqjax.preprocess.vocab import Moments
-from seqjax.spec import ColumnKind, ColumnSpec, PreprocessSpec, ShardFormat, SplitBy, SplitSpec
-
-from preprocess_tables import AMOUNT, EVENT, data_spec, load
+from seqjax.spec import ColumnKind, ColumnSpec, PreprocessSpec, SplitBy, SplitSpec
 
 CHANNEL = ColumnSpec(name="channel", kind=ColumnKind.CATEGORICAL)
 
@@ -75,13 +74,13 @@ def test_output_does_not_depend_on_buckets_or_workers(tmp_path, split):
     assert_same(runs[1], runs[4])
 
 
-def test_bucketed_output_matches_with_csv_input_and_parquet_shards(tmp_path):
+def test_bucketed_output_matches_with_csv_input(tmp_path):
     frame = mixed_table(25, seed=1)
     frame.write_csv(tmp_path / "t.csv")
     frame.write_parquet(tmp_path / "t.parquet")
     snapshots = []
     for name in ("t.csv", "t.parquet"):
-        spec = data_spec(tmp_path / name, columns=(EVENT, AMOUNT), format=ShardFormat.PARQUET)
+        spec = data_spec(tmp_path / name, columns=(EVENT, AMOUNT))
         for buckets in (1, 2):
             snapshots.append(snapshot(preprocess(spec, tmp_path / f"{name}-{buckets}", seed=2, options=PreprocessSpec(buckets=buckets))))
     for other in snapshots[1:]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from preprocess_tables import AMOUNT, EVENT, data_spec, two_sequences
 
 from seqjax.preprocess import PreprocessError, preprocess, write
 from seqjax.spec import ColumnKind, ColumnSpec
-
-from preprocess_tables import AMOUNT, EVENT, data_spec, two_sequences
 
 
 def fails(tmp_path, frame: pl.DataFrame | None, columns=(EVENT, AMOUNT), name: str = "t.parquet") -> str:

@@ -6,12 +6,18 @@ import os
 
 import numpy as np
 import polars as pl
+import pytest
+from preprocess_tables import data_spec, load, two_sequences
 
 from seqjax.data.metadata import Metadata
 from seqjax.preprocess import preprocess
-from seqjax.spec import ShardFormat
+from seqjax.spec import SpecError, load_spec
 
-from preprocess_tables import data_spec, load, two_sequences
+
+def load_spec_text(text: str, folder):
+    path = folder / "spec.toml"
+    path.write_text(text)
+    return load_spec(path)
 
 
 def windows_of(data) -> dict[str, dict[str, np.ndarray]]:
@@ -40,15 +46,14 @@ def test_csv_folder_and_glob_inputs_match_parquet(table_file, tmp_path):
             assert same_windows(reference, data), name
 
 
-def test_parquet_and_arrayrecord_shards_hold_identical_windows(table_file, tmp_path):
-    ours = preprocess(data_spec(table_file, format=ShardFormat.ARRAYRECORD, shard_windows=2), tmp_path / "ar", seed=0)
-    theirs = preprocess(data_spec(table_file, format=ShardFormat.PARQUET, shard_windows=2), tmp_path / "pq", seed=0)
-    assert same_windows(ours, theirs)
-    meta = Metadata.read(ours)
+def test_shards_are_array_record_files_listed_with_their_sizes(table_file, tmp_path):
+    data = preprocess(data_spec(table_file, shard_windows=2), tmp_path / "ar", seed=0)
+    meta = Metadata.read(data)
     assert all(len(meta.splits[s].files) == -(-meta.splits[s].windows // 2) for s in meta.splits)
     assert meta.splits["train"].files[0] == "train-00000.array_record"
-    assert Metadata.read(theirs).splits["train"].files[0] == "train-00000.parquet"
-
+    assert [(data / f).stat().st_size for f in meta.splits["train"].files] == list(meta.splits["train"].sizes)
+    with pytest.raises(SpecError, match=r"data.format = 'parquet': must be one of 'arrayrecord'"):
+        load_spec_text(f'[data]\ninput = "{table_file}"\ncolumns = [{{ name = "event", kind = "categorical" }}]\nformat = "parquet"\n[train]\ntargets = ["event"]\n', tmp_path)
 
 def test_unchanged_input_and_settings_reuse_the_data(table_file, tmp_path, capsys):
     spec = data_spec(table_file)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from preprocess_tables import AMOUNT, EVENT, all_train, data_spec, load
 
 from seqjax.data.metadata import PAD, RESERVED, UNKNOWN, Metadata, sequences_file
 from seqjax.preprocess import preprocess
 from seqjax.spec import ColumnKind, ColumnSpec, SplitBy, SplitSpec
-
-from preprocess_tables import AMOUNT, EVENT, all_train, data_spec, load
 
 F, T = False, True
 

@@ -13,6 +13,8 @@ import optax
 import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec as P
+from test_train import final_params
+from tiny import write_experiment
 
 from seqjax import experiment
 from seqjax.data import pipeline
@@ -20,8 +22,6 @@ from seqjax.model import activate
 from seqjax.spec import SpecError, load_spec
 from seqjax.train import checkpoint, loop
 from seqjax.train.metrics import read
-from test_train import final_params
-from tiny import write_experiment
 
 STEPS = 8
 MESH_222 = "mesh={data=2, fsdp=2, tensor=2}"

@@ -11,12 +11,12 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from tiny import ROOT, write_experiment
 
 from seqjax import experiment
 from seqjax.spec import load_spec
 from seqjax.train import checkpoint, loop
 from seqjax.train.metrics import read
-from tiny import ROOT, write_experiment
 
 
 def final_params(run_dir: pathlib.Path) -> list[np.ndarray]:
