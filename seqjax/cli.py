@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import signal
 import sys
 import warnings
 
 from seqjax import distributed
-from seqjax.errors import RunError, UserError
+from seqjax.errors import RunError, Stopped, UserError
 from seqjax.spec import InferMode, load_spec
 
 COMMANDS = {
@@ -31,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a spec key, TOML value syntax (e.g. --set model.dim=64)")
         if name != "validate":
             command.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if name in ("run", "train"):
+            command.add_argument("--restart", action="store_true", help="delete the run's checkpoints and metrics and train from the start")
         if name == "infer":
             command.add_argument("--input", metavar="PATH", help="new long-format data (file, folder or glob) instead of a split; same as --set infer.input=PATH")
             command.add_argument("--mode", choices=[m.value for m in InferMode], help="same as --set infer.mode=MODE")
@@ -49,6 +53,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def execute(args: argparse.Namespace) -> None:
     spec = load_spec(args.spec, _overrides(args))
+    if args.command in ("run", "train", "infer", "export"):
+        compilation_cache(enabled=spec.compilation_cache)
     if args.command == "validate":
         print(f"{args.spec}: ok ({spec.name}: {len(spec.data.columns)} columns, targets {', '.join(spec.train.targets)}, workdir {spec.workdir})")
         return
@@ -61,13 +67,13 @@ def execute(args: argparse.Namespace) -> None:
     if args.command == "preprocess":
         report = f"data: {experiment.preprocess(spec)}"
     elif args.command == "train":
-        result = experiment.train(spec, progress_bar=progress)
+        result = experiment.train(spec, progress_bar=progress, restart=args.restart)
         report = f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}"
     elif args.command == "export":
         report = f"export: {experiment.export(spec)}"
     else:
-        run = experiment.run if args.command == "run" else experiment.infer
-        report = _describe(run(spec, progress_bar=progress))
+        result = experiment.run(spec, progress_bar=progress, restart=args.restart) if args.command == "run" else experiment.infer(spec, progress_bar=progress)
+        report = _describe(result)
     if distributed.is_lead():  # the other processes of a job write nothing either
         print(report)
 
@@ -87,27 +93,72 @@ def _print_warning(message, category, filename, lineno, file=None, line=None) ->
     print(f"seqjax: warning: {message}", file=sys.stderr)
 
 
-def compilation_cache(environ=os.environ) -> None:
+def compilation_cache(environ=os.environ, enabled: bool = True) -> None:
     """Keep compiled programs between commands, so a second `seqjax train` or `infer` skips most compiling.
 
-    In the user's cache folder unless JAX_COMPILATION_CACHE_DIR says where (empty: no cache); programs
-    that took 0.2 s or more to compile are kept (JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS to change it).
+    The cache holds native code that JAX loads and runs, so it lives in a folder only this user can
+    write: `~/.cache/seqjax/jax` (under $XDG_CACHE_HOME when set), made with mode 0700; a folder there
+    that another user owns or others may write is not used (with a warning). JAX_COMPILATION_CACHE_DIR
+    names another folder (empty: no cache), and the spec's `compilation_cache = false` turns it off.
+    Programs that took 0.2 s or more to compile are kept (JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS).
     """
     if "JAX_COMPILATION_CACHE_DIR" in environ:
         return
     import jax
 
+    if not enabled:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
     if not jax.config.jax_compilation_cache_dir:
         base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        jax.config.update("jax_compilation_cache_dir", os.path.join(base, "seqjax", "jax"))
+        folder = os.path.join(base, "seqjax", "jax")
+        problem = _unsafe(folder)
+        if problem:
+            warnings.warn(f"not using the compilation cache {folder}: {problem}", stacklevel=2)
+            jax.config.update("jax_enable_compilation_cache", False)
+            return
+        jax.config.update("jax_compilation_cache_dir", folder)
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in environ:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+def _unsafe(folder: str) -> str:
+    """Why `folder` may not hold code this user runs ("" when it may): made private if missing."""
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+    except OSError as error:
+        return error.strerror or str(error)
+    if info.st_uid != os.getuid():
+        return f"it belongs to user id {info.st_uid}"
+    if info.st_mode & 0o022:
+        return f"others may write to it (mode {info.st_mode & 0o777:o})"
+    return ""
+
+
+_DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large for this device or limit",
+                errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "operation not permitted"}  # fmt: skip
+
+
+def _disk_error(error: BaseException) -> str | None:
+    """One line for a failed write (disk full, quota, permissions), found in the error or its causes."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in _DISK_ERRORS:
+            where = f"{error.filename}: " if error.filename else ""
+            return f"{where}{_DISK_ERRORS[error.errno]} ({os.strerror(error.errno)})"
+        text = str(error)
+        if "No space left on device" in text or "RESOURCE_EXHAUSTED" in text and "space" in text:
+            return f"no space left on the device ({text.strip().splitlines()[0][:200]})"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+STOPPED = 128 + signal.SIGTERM
+"""Exit code after SIGTERM stopped training with its checkpoint saved (as if the signal had ended it)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("run", "train", "infer", "export"):
-        compilation_cache()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _print_warning
@@ -116,10 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         print("seqjax: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        if not isinstance(error, (UserError, RunError)):
+        disk = _disk_error(error)
+        if disk is None and not isinstance(error, (UserError, RunError)):
             raise
-        print(f"seqjax: error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, UserError) else 1
+        print(f"seqjax: error: {disk or error}", file=sys.stderr)
+        if isinstance(error, Stopped):
+            return STOPPED
+        return 2 if disk or isinstance(error, UserError) else 1
     return 0
 
 

@@ -2,6 +2,7 @@
 
     UserError  a spec, table or argument that cannot be used: exit code 2, nothing written
     RunError   a step that cannot run as things are (no checkpoint yet, a NaN loss, process 0 failed): exit code 1
+    Stopped    SIGTERM stopped training after saving a checkpoint: exit code 143
 
 Each module's own errors subclass one of these, so the command line needs to know only these two.
 """
@@ -13,3 +14,7 @@ class UserError(ValueError):
 
 class RunError(RuntimeError):
     """A step cannot run; the message is one line naming the path or step and what to do."""
+
+
+class Stopped(RunError):
+    """A command stopped on SIGTERM after saving its work; running it again continues."""

@@ -1,11 +1,25 @@
-"""The steps of an experiment, each callable from Python or the command line."""
+"""The steps of an experiment, each callable from Python or the command line.
+
+Each step holds the workdir's lock while it works (in a job of several processes, process 0 holds
+it), so a second command on the same workdir fails at once instead of mixing files with the first.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+from typing import Iterator
 
 from seqjax import distributed
 from seqjax.spec import Spec
+
+
+@contextlib.contextmanager
+def _step(spec: Spec) -> Iterator[None]:
+    """Join the job (if any), then hold the workdir in process 0."""
+    distributed.initialize(spec.distributed)
+    with spec.paths.lock() if distributed.is_lead() else contextlib.nullcontext():
+        yield
 
 
 def preprocess(spec: Spec) -> pathlib.Path:
@@ -13,60 +27,60 @@ def preprocess(spec: Spec) -> pathlib.Path:
 
     In a job of several processes, process 0 writes them and the others wait, then read the same folder.
     """
-    distributed.initialize(spec.distributed)
-    from seqjax.preprocess import preprocess as run_preprocess
+    with _step(spec):
+        from seqjax.preprocess import preprocess as run_preprocess
 
-    distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess))
+        distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess))
     return spec.paths.data
 
 
-def train(spec: Spec, *, progress_bar: bool = True, devices=None):
+def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool = False):
     """Train (or resume) to `train.steps` on `devices` (default: all); returns a TrainResult.
 
-    The resolved spec is saved as `workdir/spec.json` first, so `seqjax.load(workdir)` works.
+    `restart` deletes the run's checkpoints and metrics first. The resolved spec is saved as
+    `workdir/spec.json`, so `seqjax.load(workdir)` works.
     """
-    distributed.initialize(spec.distributed)
-    import jax
+    with _step(spec):
+        from seqjax.infer.restore import write_spec
+        from seqjax.train.loop import train as run_train
 
-    from seqjax.infer.restore import write_spec
-    from seqjax.train.loop import train as run_train
-
-    if jax.process_index() == 0:
-        write_spec(spec)
-    return run_train(spec, progress_bar=progress_bar, devices=devices)
+        if distributed.is_lead():
+            write_spec(spec)
+        return run_train(spec, progress_bar=progress_bar, devices=devices, restart=restart)
 
 
 def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
     """Run `infer.mode` with the best checkpoint; returns an InferResult (output path, rows, quality summary)."""
-    distributed.initialize(spec.distributed)
-    from seqjax.infer.run import infer as run_infer
+    with _step(spec):
+        from seqjax.infer.run import infer as run_infer
 
-    return run_infer(spec, progress_bar=progress_bar, devices=devices)
+        return run_infer(spec, progress_bar=progress_bar, devices=devices)
 
 
 def export(spec: Spec) -> pathlib.Path:
     """Serialized inference functions, weights and metadata under `workdir/export`."""
-    distributed.initialize(spec.distributed)
-    import jax
+    with _step(spec):
+        import jax
 
-    from seqjax.infer.export import export as run_export
+        from seqjax.infer.export import export as run_export
 
-    if jax.process_count() == 1:
-        return run_export(spec)
-    from jax.experimental import multihost_utils
+        if jax.process_count() == 1:
+            return run_export(spec)
+        from jax.experimental import multihost_utils
 
-    from seqjax.infer.api import Predictor
+        from seqjax.infer.api import Predictor
 
-    # Every process restores its part of the parameters; all gather them to host arrays; process 0 alone writes.
-    predictor = Predictor(spec)
-    predictor.functions.params = multihost_utils.process_allgather(predictor.functions.params, tiled=True)
-    distributed.lead_only("export", lambda: run_export(spec, predictor=predictor))
+        # Every process restores its part of the parameters; all gather them to host arrays; process 0 alone writes.
+        predictor = Predictor(spec)
+        predictor.functions.params = multihost_utils.process_allgather(predictor.functions.params, tiled=True)
+        distributed.lead_only("export", lambda: run_export(spec, predictor=predictor))
     return spec.paths.export
 
 
-def run(spec: Spec, *, progress_bar: bool = True):
+def run(spec: Spec, *, progress_bar: bool = True, restart: bool = False):
     """Preprocess, train, export and infer."""
-    preprocess(spec)
-    train(spec, progress_bar=progress_bar)
-    export(spec)
-    return infer(spec, progress_bar=progress_bar)
+    with _step(spec):
+        preprocess(spec)
+        train(spec, progress_bar=progress_bar, restart=restart)
+        export(spec)
+        return infer(spec, progress_bar=progress_bar)

@@ -33,9 +33,10 @@ class Predictor:
         self.meta = spec.paths.metadata()
         self.objective = spec.train.objective.build(self.meta, spec.train)
         mesh = make_mesh(spec.mesh, devices)
+        spec.mesh.check(spec.model, spec.train.batch_size, tuple(mesh.shape.values()))
         graphdef, abstract = abstract_model(spec.model, self.meta, self.objective.readout, mesh, spec.seed)
         params_abstract, rest = nnx.split_state(abstract, nnx.Param, ...)
-        params, self.step = restore_params(spec, params_abstract)
+        params, self.step = restore_params(spec, params_abstract, self.meta)
         net = forward.Network(graphdef, rest, self.meta, self.objective.readout, spec.model.dim)
         self.functions = Functions(net, params, mesh, spec.infer.batch_size)
 

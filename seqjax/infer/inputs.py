@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import os
 import pathlib
 import sys
 import warnings
@@ -102,6 +104,13 @@ def _as_stored(column: ColumnMeta, values: pl.Series, source: str) -> pl.Series:
     stored = pl.String if column.dtype.startswith(("Categorical", "Enum")) else polars_dtype(column.dtype)
     if values.dtype == stored:
         return values
+    if values.dtype.is_float() and stored.is_integer():
+        fractional = values.filter(values != values.round())
+        if fractional.len():
+            raise InputError(
+                f"{source}: categorical column {column.name!r} has value {fractional[0]!r}; the model was trained on {column.dtype} values "
+                "(whole numbers only)"
+            )
     try:
         return values.cast(stored, strict=True)
     except (pl.exceptions.PolarsError, ValueError):
@@ -133,7 +142,11 @@ def warn_unseen(unseen: dict[str, tuple[int, int]]) -> None:
 
 
 def input_name(pattern: str) -> str:
-    """A short name for output files: the file's or folder's stem ("input" for a glob)."""
-    if any(ch in pattern for ch in "*?["):
-        return "input"
-    return pathlib.Path(pattern).stem or "input"
+    """A name for output files of new data: `input-<stem>-<8 hex digits of the absolute path>`.
+
+    The prefix keeps it apart from the splits' results (`test.parquet`), the digits apart from
+    another input with the same stem in another folder.
+    """
+    stem = "glob" if any(ch in pattern for ch in "*?[") else (pathlib.Path(pattern).stem or "input")
+    tag = hashlib.sha256(os.path.abspath(pattern).encode()).hexdigest()[:8]
+    return f"input-{stem}-{tag}"

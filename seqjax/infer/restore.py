@@ -7,6 +7,7 @@ import json
 import pathlib
 
 from seqjax import spec as spec_module
+from seqjax.data.metadata import Metadata
 from seqjax.errors import RunError
 from seqjax.files import write_json
 from seqjax.spec import Spec, SpecError
@@ -36,26 +37,37 @@ def spec_of(path: str | pathlib.Path) -> Spec:
     return dataclasses.replace(spec, workdir=str(path.resolve()))
 
 
-def restore_params(spec: Spec, params_abstract):
-    """(parameters of the best checkpoint laid out like `params_abstract`, its step); optimizer state is not read."""
+def restore_params(spec: Spec, params_abstract, meta: Metadata):
+    """(parameters laid out like `params_abstract`, their step): the best checkpoint's, or when it cannot be read
+    the newest intact one's (with a warning); optimizer state is not read. The checkpoint must have been
+    trained on `meta`'s data."""
     import orbax.checkpoint as ocp
 
-    from seqjax.train import checkpoint
+    from seqjax.train import checkpoint, resume
+
     directory = spec.paths.checkpoints
     missing = InferenceError(f"{directory}: no checkpoint; run `seqjax train` (or `seqjax run`) first")
     if not directory.exists():
         raise missing
     mngr = checkpoint.manager(directory, read_only=True)
-    try:
-        step = checkpoint.best_step(mngr)
-        if step is None:
-            raise missing
-        target = {"params": params_abstract}
-        args = ocp.args.PyTreeRestore(item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)
+    target = {"params": params_abstract}
+    args = ocp.args.PyTreeRestore(item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True)
+
+    def load(step: int):
+        resume.check_data(directory, checkpoint.read_progress(mngr, step), meta)
         try:
-            restored = mngr.restore(step, args=ocp.args.Composite(state=args))
+            return mngr.restore(step, args=ocp.args.Composite(state=args))["state"]["params"]
         except (ValueError, KeyError) as error:
-            raise InferenceError(f"{directory}: the checkpoint at step {step} does not fit the spec's model ({str(error).splitlines()[0]})") from None
+            if "shape" in str(error).lower() or isinstance(error, KeyError):
+                raise resume.CheckpointMismatch(f"{directory}: the checkpoint at step {step} does not fit the spec's model ({str(error).splitlines()[0]})") from None
+            raise
+
+    try:
+        best = checkpoint.best_step(mngr)
+        if best is None:
+            raise missing
+        steps = [best] + [s for s in sorted(mngr.all_steps(), reverse=True) if s != best]
+        found = resume.newest_intact_in_order(steps, load, directory)
     finally:
         mngr.close()
-    return restored["state"]["params"], step
+    return found[1], found[0]

@@ -7,6 +7,7 @@ import pathlib
 
 import jax
 
+from seqjax import files
 from seqjax.files import write_json
 from seqjax.infer import inputs, modes
 from seqjax.infer.api import Predictor
@@ -24,15 +25,19 @@ class InferResult:
     """Model vs naive baselines (mode = predict on a split); empty otherwise."""
 
 
-def source_of(spec: Spec, predictor: Predictor) -> tuple[Source, str]:
-    """(windows, name for output files): new data when `infer.input` is set, else the split."""
+def source_name(spec: Spec) -> str:
+    """What output files are named after: the split, or the new input (see inputs.input_name)."""
+    return inputs.input_name(spec.infer.input) if spec.infer.input else spec.infer.split
+
+
+def source_of(spec: Spec, predictor: Predictor) -> Source:
+    """The windows to infer on: new data when `infer.input` is set, else the split."""
     if spec.infer.input:
         frame = inputs.read_input(predictor.meta, spec.infer.input)
         encoded = inputs.encode(predictor.meta, frame, spec.infer.input)
         inputs.warn_unseen(encoded.unseen)
-        return encoded_source(predictor.meta, encoded), inputs.input_name(spec.infer.input)
-    split = spec.infer.split
-    return split_source(predictor.meta, spec.paths.data, split), split
+        return encoded_source(predictor.meta, encoded)
+    return split_source(predictor.meta, spec.paths.data, spec.infer.split)
 
 
 def output_path(spec: Spec, name: str) -> pathlib.Path:
@@ -46,11 +51,14 @@ def output_path(spec: Spec, name: str) -> pathlib.Path:
 def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Predictor | None = None) -> InferResult:
     """Run `infer.mode` with the best checkpoint (or an already loaded `predictor` of the same run) and write its output."""
     job = modes.Job.of(spec.infer)
-    predictor = predictor or Predictor(spec, devices=devices)
-    job.check(predictor.objective, spec.model.layers)
-    source, name = source_of(spec, predictor)
+    name = source_name(spec)
     path = output_path(spec, name)
     lead = jax.process_index() == 0
+    if lead:  # before any work: refuse to replace what seqjax did not write
+        files.check_replaceable(path, folder=False)
+    predictor = predictor or Predictor(spec, devices=devices)
+    job.check(predictor.objective, spec.model.layers)
+    source = source_of(spec, predictor)
     quality = predictor.objective.quality() if job.mode == InferMode.PREDICT and source.known_last else None
     writer = PartWriter(path, enabled=lead)
     bar = _bar(progress_bar and lead, job, source)

@@ -20,6 +20,7 @@ from seqjax.data.records import Windows
 from seqjax.objective.evaluation import Summed
 from seqjax.objective.targets import Target, targets_of
 from seqjax.spec import InferMode, SpecError
+from seqjax.spec.objectives import next_mode_problem
 
 # Shapes: B batch, L length (context), V vocab of one categorical target.
 
@@ -160,15 +161,10 @@ class NextItem:
 
     def check_mode(self, mode: InferMode) -> None:
         """Fail before any work when this objective's model cannot do `mode`."""
-        names = [t.name for t in self.targets]
-        if mode == InferMode.GENERATE:
-            missing = [c.name for c in self.meta.columns if c.name not in names]
-            if missing:
-                raise SpecError(
-                    f"train.targets = {names!r}: infer.mode = 'generate' needs every column as a target (every column is an input); missing {missing}"
-                )
-        if mode == InferMode.PROBABILITIES and not any(t.categorical for t in self.targets):
-            raise SpecError(f"train.targets = {names!r}: infer.mode = 'probabilities' needs a categorical target")
+        names = tuple(t.name for t in self.targets)
+        problem = next_mode_problem(mode, {c.name: c.kind for c in self.meta.columns}, names)
+        if problem:
+            raise SpecError(f"train.targets = {list(names)!r}: {problem}")
 
     def quality(self) -> "Quality":
         return Quality(self.meta, self.targets)

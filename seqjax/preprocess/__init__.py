@@ -6,11 +6,11 @@ import pathlib
 
 from seqjax import files as files_module
 from seqjax.data.metadata import SPLITS, Metadata, MetadataError
-from seqjax.preprocess.build import Summary, build_folder, fingerprint
+from seqjax.preprocess.build import Summary, build_folder, fingerprint, settings
 from seqjax.preprocess.read import PreprocessError, input_files
 from seqjax.spec import DataSpec, PreprocessSpec
 
-__all__ = ["PreprocessError", "preprocess"]
+__all__ = ["PreprocessError", "StaleDataError", "check_current", "preprocess"]
 
 
 def reusable(data: pathlib.Path, digest: str) -> bool:
@@ -52,3 +52,30 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: Pre
         metadata, summary = build_folder(spec, temporary, seed=seed, files=files, options=options)
     _report(data, metadata, summary)
     return data
+
+
+class StaleDataError(PreprocessError):
+    """The preprocessed data was made from other settings or inputs than the spec names now."""
+
+
+def check_current(spec: DataSpec, seed: int, meta: Metadata, data: pathlib.Path) -> None:
+    """Fail, naming what changed, unless `data` was preprocessed from `spec`, `seed` and the inputs as they are now.
+
+    Inputs that can no longer be found (moved after preprocessing) are not compared, only the settings.
+    """
+    try:
+        files = input_files(spec.input)
+    except PreprocessError:
+        files = None
+    current = settings(spec, seed, files)
+    recorded = dict(meta.settings)
+    if files is None:
+        recorded.pop("files", None)
+    if recorded != current:
+        from seqjax.fingerprints import describe
+
+        raise StaleDataError(
+            f"{data}: was preprocessed from other settings or inputs than the spec names now ({describe(recorded, current)}); "
+            "run `seqjax preprocess` (or `seqjax run`) again"
+        )
+    meta.check_shards(data)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import fractions
 import math
+import warnings
 
 import numpy as np
 import polars as pl
 
 from seqjax.data.metadata import RESERVED, UNKNOWN, ColumnMeta
-from seqjax.spec import ColumnKind, DataSpec
+from seqjax.spec import ColumnKind, ColumnSpec, DataSpec
 
 _SCALE = 1126
 """A finite double is an integer times 2**e with e >= -1074 (>= -1126 leaves room): sums times 2**1126 are integers."""
@@ -95,14 +96,25 @@ def _exact_sums(x: np.ndarray) -> Moments:
 class Part:
     """What one bucket's train rows say about every feature column."""
 
-    values: dict[str, pl.Series]
-    """Categorical column -> its distinct train values."""
+    values: dict[str, pl.DataFrame]
+    """Categorical column -> its distinct train values ("value") and how many train rows hold each ("count")."""
     moments: dict[str, Moments]
     """Real column -> exact sums of its train values."""
+    rows: int = 0
+    """Train rows."""
 
     def __add__(self, other: "Part") -> "Part":
-        values = {k: pl.concat([v, other.values[k]]).unique() for k, v in self.values.items()}
-        return Part(values, {k: m + other.moments[k] for k, m in self.moments.items()})
+        values = {k: _counts(pl.concat([v, other.values[k]])) for k, v in self.values.items()}
+        return Part(values, {k: m + other.moments[k] for k, m in self.moments.items()}, self.rows + other.rows)
+
+
+def _counts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Counts of equal values added up."""
+    return frame.group_by("value").agg(pl.col("count").sum())
+
+
+class IdentifierWarning(UserWarning):
+    """A categorical column has more distinct values than its vocabulary keeps."""
 
 
 def learn_part(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray) -> Part:
@@ -111,10 +123,29 @@ def learn_part(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray) -> Part:
     values, moments = {}, {}
     for column in spec.columns:
         if column.kind == ColumnKind.CATEGORICAL:
-            values[column.name] = rows[column.name].unique()
+            counts = rows[column.name].value_counts(name="count")
+            values[column.name] = counts.rename({column.name: "value"}).with_columns(pl.col("count").cast(pl.Int64))
         else:
             moments[column.name] = Moments.of(rows[column.name].to_numpy())
-    return Part(values, moments)
+    return Part(values, moments, rows.height)
+
+
+def vocabulary(column: ColumnSpec, counts: pl.DataFrame, rows: int) -> tuple:
+    """The values that get their own id, sorted: at most `max_categories` of the most frequent, each seen
+    at least `min_count` times (ties broken by value); the others map to the unknown id."""
+    kept = counts.filter(pl.col("count") >= column.min_count).sort(["count", "value"], descending=[True, False])
+    if column.max_categories and kept.height > column.max_categories:
+        share = kept["count"].head(column.max_categories).sum() / max(rows, 1)
+        identifier = " it looks like an identifier (most rows hold a value of their own):" if counts.height > rows / 2 else ""
+        warnings.warn(
+            f"categorical column {column.name!r} has {counts.height:,} distinct values in {rows:,} train rows;{identifier} "
+            f"kept the {column.max_categories:,} most frequent ({share:.1%} of the rows), the others map to the unknown id; "
+            f"raise {column.name}'s max_categories, or leave the column out",
+            IdentifierWarning,
+            stacklevel=2,
+        )
+        kept = kept.head(column.max_categories)
+    return tuple(kept["value"].sort().to_list())  # plain JSON-ready Python values
 
 
 def finish(spec: DataSpec, part: Part, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
@@ -123,7 +154,7 @@ def finish(spec: DataSpec, part: Part, dtypes: dict[str, str]) -> tuple[ColumnMe
     for column in spec.columns:
         dtype = dtypes[column.name]
         if column.kind == ColumnKind.CATEGORICAL:
-            vocab = tuple(part.values[column.name].unique().sort().to_list())  # plain JSON-ready Python values
+            vocab = vocabulary(column, part.values[column.name], part.rows)
             metas.append(ColumnMeta(name=column.name, kind=column.kind, dtype=dtype, vocab=vocab))
         else:
             mean, std = part.moments[column.name].mean_std()

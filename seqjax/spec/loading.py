@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import pathlib
+import re
 import types
 import typing
 from typing import Any, Literal
@@ -65,6 +67,8 @@ def _convert(value: Any, tp, key: str, origin: str) -> Any:
     ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{where} = {value!r}: must be a finite number")
     if not ok:
         raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
     return value
@@ -91,15 +95,25 @@ def _build(cls, table: dict, prefix: str, origin: str):
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """`model.dim=64` -> (['model', 'dim'], 64); the value uses TOML syntax, bare words are strings."""
+    """`model.dim=64` -> (['model', 'dim'], 64); the value uses TOML syntax, and a bare word (letters, digits,
+    `_ - . / : + @ ~`, no quotes or brackets) is a string: `--set workdir=runs/b` is `workdir = "runs/b"`."""
     if "=" not in text:
         raise SpecError(f"--set {text!r}: must look like section.key=value")
     key, raw = text.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    if not _KEY.fullmatch(key):
+        raise SpecError(f"--set {text!r}: {key!r} is not a dotted key (like model.dim)")
     try:
-        value = tomli.loads(f"v = {raw.strip()}")["v"]
-    except tomli.TOMLDecodeError:
-        value = raw.strip()
-    return key.strip().split("."), value
+        value = tomli.loads(f"v = {raw}")["v"]
+    except tomli.TOMLDecodeError as error:
+        if not _BARE.fullmatch(raw):
+            raise SpecError(f"--set {text!r}: {raw!r} is not a TOML value ({str(error).split(' (at ')[0]}); quote text as key='text'") from None
+        value = raw
+    return key.split("."), value
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*")
+_BARE = re.compile(r"[A-Za-z0-9_\-./:+@~]+")
 
 
 def load_spec(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) -> Spec:

@@ -17,11 +17,9 @@ from seqjax.spec.choices import (
     Pooling,
     Position,
     ShardFormat,
-    SpecError,
     SplitBy,
 )
 from seqjax.spec.choices import fail as _fail
-from seqjax.spec.choices import suggest as _suggest
 from seqjax.spec.encoders import Encoder, LastPooling, PoolingSpec, TransformerEncoder
 from seqjax.spec.objectives import NextObjective, ObjectiveSpec
 from seqjax.workdir import Workdir
@@ -33,6 +31,16 @@ class ColumnSpec:
     """Column name in the input table."""
     kind: ColumnKind
     """`categorical` (strings, integers or booleans; one embedding table) or `real` (numbers; standardised)."""
+    max_categories: int = 10000
+    """Categorical: at most this many of the most frequent train values get their own id, the others the unknown id (0: no limit)."""
+    min_count: int = 1
+    """Categorical: values seen fewer times in the train split get the unknown id, so the model learns what to expect of values it has not seen."""
+
+    def __post_init__(self):
+        if self.max_categories < 0:
+            _fail(f"data.columns[{self.name!r}].max_categories", self.max_categories, "must be 0 (no limit) or positive")
+        if self.min_count < 1:
+            _fail(f"data.columns[{self.name!r}].min_count", self.min_count, "must be at least 1")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -176,6 +184,9 @@ class Cosine:
         if self.warmup < 0:
             _fail("train.schedule.warmup", self.warmup, "must be 0 or positive")
 
+    uses_steps = True
+    """The learning rate at a step depends on `train.steps`."""
+
     def build(self, peak: float, steps: int):
         import optax
 
@@ -187,6 +198,12 @@ class Cosine:
 class Constant:
     kind: Literal["constant"] = "constant"
     warmup: int = 0
+
+    uses_steps = False
+
+    def __post_init__(self):
+        if self.warmup < 0:
+            _fail("train.schedule.warmup", self.warmup, "must be 0 or positive")
 
     def build(self, peak: float, steps: int):
         import optax
@@ -267,6 +284,20 @@ class MeshSpec:
         elif fixed != devices:
             _fail("mesh", dict(zip(("data", "fsdp", "tensor"), sizes)), f"sizes multiply to {fixed} but there are {devices} devices")
         return tuple(sizes)
+
+    def check(self, model: ModelSpec, batch_size: int, sizes: tuple[int, int, int] | None = None) -> None:
+        """The model's widths split evenly over the axes: `tensor` divides the heads, kv heads and MLP width,
+        `fsdp` the model width, and `data x fsdp` the batch. `sizes` are the resolved sizes; without them only
+        the fixed (not -1) sizes are checked, as `seqjax validate` can before the devices are known."""
+        data, fsdp, tensor = sizes or (self.data, self.fsdp, self.tensor)
+        if tensor > 1:
+            for key, width in (("model.heads", model.heads), ("model.kv_heads", model.num_kv_heads), ("model.mlp_ratio (MLP width)", model.mlp_dim)):
+                if width % tensor:
+                    _fail("mesh.tensor", tensor, f"must divide {key} = {width}")
+        if fsdp > 1 and model.dim % fsdp:
+            _fail("mesh.fsdp", fsdp, f"must divide model.dim = {model.dim}")
+        if data > 0 and fsdp > 0 and batch_size % (data * fsdp):
+            _fail("train.batch_size", batch_size, f"must be divisible by the {data * fsdp} devices of the mesh axes ('data', 'fsdp') ({data} x {fsdp})")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -370,6 +401,8 @@ class Spec:
     seed: int = 0
     workdir: str = "runs/seqjax"
     """Where shards, checkpoints, metrics and predictions go."""
+    compilation_cache: bool = True
+    """Keep compiled programs in the user's cache folder between commands (see the README)."""
     model: ModelSpec = ModelSpec()
     mesh: MeshSpec = MeshSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
@@ -378,10 +411,11 @@ class Spec:
     distributed: DistributedSpec = DistributedSpec()
 
     def __post_init__(self):
-        columns = [c.name for c in self.data.columns]
-        for target in self.train.targets:
-            if target not in columns:
-                raise SpecError(f"train.targets = {list(self.train.targets)!r}: {target!r} is not a column; columns are {columns}{_suggest(target, columns)}")
+        self.train.objective.check(self)
+        self.mesh.check(self.model, self.train.batch_size)
+        layers = self.model.layers
+        if not -1 <= self.infer.embed.layer < layers:
+            _fail("infer.embed.layer", self.infer.embed.layer, f"must be -1 (final normed state) or a block index 0..{layers - 1}")
 
     @property
     def workpath(self) -> pathlib.Path:

@@ -64,9 +64,12 @@ def read_progress(mngr: ocp.CheckpointManager, step: int) -> dict:
 
 
 def best_step(mngr: ocp.CheckpointManager) -> int | None:
-    """The checkpoint with the lowest validation loss, else the latest."""
-    latest = mngr.latest_step()
-    if latest is None:
-        return None
-    best = read_progress(mngr, latest).get("best_step")
-    return best if best in mngr.all_steps() else latest
+    """The checkpoint with the lowest validation loss, else the latest (as the newest readable progress records)."""
+    steps = sorted(mngr.all_steps(), reverse=True)
+    for step in steps:
+        try:
+            best = read_progress(mngr, step).get("best_step")
+        except Exception:  # an unreadable checkpoint: the next older one says
+            continue
+        return best if best in steps else step
+    return steps[0] if steps else None

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import pathlib
+import signal
+import threading
 import time
 
 import jax
 from flax import nnx
 
+from seqjax import files
 from seqjax.data import pipeline
-from seqjax.data.metadata import Metadata
-from seqjax.errors import RunError
-from seqjax.spec import Spec, SpecError, to_dict
-from seqjax.train import checkpoint
+from seqjax.errors import RunError, Stopped
+from seqjax.spec import Spec, SpecError
+from seqjax.train import checkpoint, resume
 from seqjax.train import step as steps
 from seqjax.train.metrics import MetricsLog, describe_eval
 
@@ -37,19 +38,6 @@ def checkpoint_dir(spec: Spec) -> pathlib.Path:
     return spec.paths.checkpoints
 
 
-def run_fingerprint(spec: Spec, meta: Metadata) -> str:
-    """What a checkpoint must agree with to be resumed: data, model, objective, targets and optimizer."""
-    keys = {
-        "data": meta.fingerprint,
-        "model": to_dict(spec.model),
-        "objective": to_dict(spec.train.objective),
-        "targets": list(spec.train.targets),
-        "optimizer": to_dict(spec.train.optimizer),
-        "seed": spec.seed,
-    }
-    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
-
-
 class Trainer:
     """Everything built once for a spec: mesh, model, optimizer and the compiled steps."""
 
@@ -60,10 +48,13 @@ class Trainer:
             make_mesh,
             param_shardings,
         )
+        from seqjax.preprocess import check_current
 
         self.spec = spec
         self.meta, self.data_dir = spec.paths.metadata(), spec.paths.data
+        check_current(spec.data, spec.seed, self.meta, self.data_dir)
         self.mesh = make_mesh(spec.mesh, devices)
+        spec.mesh.check(spec.model, spec.train.batch_size, tuple(self.mesh.shape.values()))
         self.batch_sharding = batch_sharding(self.mesh)
         self.replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         try:
@@ -110,35 +101,68 @@ class Trainer:
         return evaluation.report()
 
 
-def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult:
-    """Train from the latest checkpoint (or from scratch) to `train.steps` or early stopping."""
+def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool = False) -> TrainResult:
+    """Train from the latest checkpoint (or from scratch) to `train.steps` or early stopping.
+
+    `restart` deletes the run's checkpoints and metrics first. SIGTERM (what SLURM and Kubernetes send
+    before a pre-emption) saves the step in flight and stops with a `Stopped` error.
+    """
     from seqjax.model import activate
 
+    if restart and jax.process_index() == 0:
+        files.remove(spec.paths.checkpoints)
+        files.remove(spec.paths.metrics)
+    if restart and jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("seqjax-restart")
     trainer = Trainer(spec, devices)
-    with activate(trainer.mesh):
-        return _train(trainer, progress_bar)
+    with activate(trainer.mesh), _terminations() as terminated:
+        return _train(trainer, progress_bar, terminated)
 
 
-def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
+@contextlib.contextmanager
+def _terminations():
+    """Within the block, SIGTERM sets the yielded event instead of ending the process (main thread only)."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _resume(trainer: Trainer, mngr, iterator, current: dict, log: MetricsLog, lead: bool) -> dict:
+    """The progress to continue from: the newest intact checkpoint's (restoring state and iterator), or a fresh start."""
+    directory = checkpoint_dir(trainer.spec)
+
+    def load(step: int):
+        saved = checkpoint.read_progress(mngr, step)
+        resume.check(directory, saved, current)
+        return checkpoint.restore(mngr, step, trainer.state, iterator)
+
+    found = resume.newest_intact(list(mngr.all_steps()), load, directory)
+    fresh = {"step": 0, "best_step": None, "best_loss": None, "bad_evals": 0, "stopped_early": False}
+    progress = fresh if found is None else found[1][1]
+    if found is not None:
+        trainer.state = found[1][0]
+        if lead:
+            print(f"resuming from the checkpoint at step {progress['step']}")
+    log.truncate_after(progress["step"])  # lines a killed run logged after its last checkpoint
+    return {**progress, "format": resume.FORMAT, "settings": current}
+
+
+def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event) -> TrainResult:
     spec = trainer.spec
     meta, cfg = trainer.meta, spec.train
-    fingerprint = run_fingerprint(spec, meta)
     lead = jax.process_index() == 0
     log = MetricsLog(spec.paths.metrics, enabled=lead)
     iterator = pipeline.train_iterator(meta, trainer.data_dir, global_batch=cfg.batch_size, seed=spec.seed, rows=trainer.rows)
     mngr = checkpoint.manager(checkpoint_dir(spec), spec.checkpoint)
-    progress = {"step": 0, "best_step": None, "best_loss": None, "bad_evals": 0, "stopped_early": False, "fingerprint": fingerprint}
-    latest = mngr.latest_step()
-    if latest is not None:
-        saved = checkpoint.read_progress(mngr, latest)
-        if saved.get("fingerprint") != fingerprint:
-            raise TrainingError(
-                f"{checkpoint_dir(spec)}: checkpoints were written for different data, model or optimizer settings; use another workdir or delete it"
-            )
-        trainer.state, progress = checkpoint.restore(mngr, latest, trainer.state, iterator)
-        log.truncate_after(progress["step"])
-        if lead:
-            print(f"resuming from the checkpoint at step {progress['step']}")
+    progress = _resume(trainer, mngr, iterator, resume.settings(spec, meta), log, lead)
     state = trainer.state
     step = progress["step"]
     has_valid = meta.splits["valid"].windows > 0
@@ -155,26 +179,19 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
                 report(*pending)
             pending = (step, metrics)
             at_eval = has_valid and (step % cfg.eval_every == 0 or step == cfg.steps)
-            at_save = step % spec.checkpoint.every == 0 or step == cfg.steps
+            stopping = _agreed(terminated.is_set(), step % cfg.log_every == 0)
+            at_save = step % spec.checkpoint.every == 0 or step == cfg.steps or stopping
             if not (at_eval or at_save):
                 continue
             report(*pending)
             pending, valid_loss = None, None
             if at_eval:
-                evaluation = trainer.evaluate(state.params)
-                valid_loss = evaluation["loss"]
-                log.write({"step": step, "split": "valid", **evaluation})
-                _say(bar, lead, describe_eval(step, evaluation))
-                if progress["best_loss"] is None or valid_loss < progress["best_loss"]:
-                    progress.update(best_step=step, best_loss=valid_loss, bad_evals=0)
-                else:
-                    progress["bad_evals"] += 1
-                    patience = cfg.early_stopping.patience
-                    if patience and progress["bad_evals"] >= patience:
-                        progress["stopped_early"] = True
-                        _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
+                valid_loss = _evaluate(trainer, state, step, progress, log, bar, lead)
             progress["step"] = step
             checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
+            if stopping:
+                mngr.wait_until_finished()
+                raise Stopped(f"stopped by SIGTERM at step {step}; a checkpoint of step {step} is saved: run the same command again to resume")
         if pending is not None:
             report(*pending)
         mngr.wait_until_finished()
@@ -184,6 +201,37 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
         mngr.close()
     trainer.state = state
     return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
+
+
+def _agreed(flag: bool, now: bool) -> bool:
+    """True in every process when any process got SIGTERM (each process saves its part of a checkpoint).
+
+    Several processes agree only at steps where `now` (every `log_every` steps): agreeing takes a collective.
+    """
+    if jax.process_count() == 1:
+        return flag
+    if not now:
+        return False
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.process_allgather(jax.numpy.asarray(flag)).any())
+
+
+def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLog, bar, lead: bool) -> float:
+    """Evaluate on the validation split, log it, track the best step and early stopping; the validation loss."""
+    evaluation = trainer.evaluate(state.params)
+    valid_loss = evaluation["loss"]
+    log.write({"step": step, "split": "valid", **evaluation})
+    _say(bar, lead, describe_eval(step, evaluation))
+    if progress["best_loss"] is None or valid_loss < progress["best_loss"]:
+        progress.update(best_step=step, best_loss=valid_loss, bad_evals=0)
+    else:
+        progress["bad_evals"] += 1
+        patience = trainer.spec.train.early_stopping.patience
+        if patience and progress["bad_evals"] >= patience:
+            progress["stopped_early"] = True
+            _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
+    return valid_loss
 
 
 class StepReporter:

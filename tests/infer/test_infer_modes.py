@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from seqjax import cli
-from seqjax.infer.inputs import UnseenCategoryWarning
+from seqjax.infer.inputs import UnseenCategoryWarning, input_name
 from seqjax.infer.writers import class_names
 
 
@@ -91,7 +91,8 @@ def test_cli_infer_input_writes_what_load_predict_returns(predictor, spec_path, 
     data = tmp_path / "new.csv"
     unseen_data.write_csv(data)
     assert cli.main(["infer", str(spec_path), "--input", str(data), "--no-progress"]) == 0
-    out = spec_path.parent / "run" / "predictions" / "new.parquet"
+    out = spec_path.parent / "run" / "predictions" / f"{input_name(str(data))}.parquet"
+    assert out.name.startswith("input-new-")  # never a split's name
     captured = capsys.readouterr()
     assert f"predictions: {out}" in captured.out
     assert captured.err.count("seqjax: warning: categories not seen in training were mapped to the unknown id: event: 2 rows") == 1
