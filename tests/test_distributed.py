@@ -149,7 +149,7 @@ def test_process_zero_preprocesses_and_the_others_wait(tmp_path):
     written, reference = files(data), files(single)
     assert any(name.suffix == ".array_record" for name in written)
     assert written.keys() == reference.keys() and written == reference
-    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == ["data"]  # no temporary folder left
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == [".lock", "data"]  # no temporary folder left; the workdir's lock
     # a failure in process 0 is raised there and reported by the process that waited for it
     missing = tmp_path / "missing.parquet"
     assert f"seqjax: error: {missing}: no such file or folder\nexit 2\n" in outputs[0], outputs[0]
@@ -182,7 +182,7 @@ def test_two_processes_train_like_one_process_with_all_devices(tmp_path):
     for a, b in pairs:
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
     experiment.export(load_spec(path, ["workdir='run'"]))
-    assert sorted(p.name for p in (tmp_path / "multi").iterdir() if p.name.startswith(".")) == []  # no temporary export folder
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir() if p.name.startswith(".")) == [".lock"]  # no temporary export folder; the workdir's lock
     multi_weights, single_weights = np.load(tmp_path / "multi" / "export" / "weights.npz"), np.load(tmp_path / "run" / "export" / "weights.npz")
     assert sorted(multi_weights) == sorted(single_weights)
     for name in single_weights:

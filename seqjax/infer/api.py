@@ -20,7 +20,7 @@ from seqjax.infer import forward, inputs, modes
 from seqjax.infer.functions import Functions, bucket_sizes  # noqa: F401 (bucket_sizes: part of this module's API)
 from seqjax.infer.restore import restore_params, spec_of
 from seqjax.infer.sources import Source, encoded_source
-from seqjax.spec import EmbedSpec, InferMode, Pooling, Sampling, Spec
+from seqjax.spec import EmbedSpec, InferMode, Pooling, Sampling, Spec, SpecError
 
 
 class Predictor:
@@ -86,6 +86,8 @@ class Predictor:
 
     def embed(self, frame, layer: int = -1, pooling: str = "last", per: str = "sequence") -> pl.DataFrame:
         """One float32 vector per sequence (its last window) or per window, from block `layer` (-1: final normed state)."""
+        if pooling not in set(Pooling):
+            raise SpecError(f"pooling = {pooling!r}: must be one of {', '.join(repr(p.value) for p in Pooling)}")
         return self.run(frame, modes.Job(mode=InferMode.EMBED, embed=EmbedSpec(layer=layer, pooling=Pooling(pooling), per=per)))
 
 

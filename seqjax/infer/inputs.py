@@ -95,7 +95,7 @@ def _unconvertible(frame) -> str:
 def read_input(meta: Metadata, pattern: str) -> pl.DataFrame:
     """The used columns of a parquet/csv file, folder or glob, checked and cast like `encode` does."""
     with _input_errors():
-        lazy, _ = read.prepare(meta, read.scan_files(read.input_files(pattern), pattern), pattern, categorical_dtypes=False)
+        lazy, _ = read.prepare(meta, read.scan_files(read.input_files(pattern), pattern, meta), pattern, categorical_dtypes=False)
         return read.collect(lazy, pattern)
 
 

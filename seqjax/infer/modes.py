@@ -18,6 +18,7 @@ import polars as pl
 
 from seqjax.infer import forward, writers
 from seqjax.infer.functions import Functions
+from seqjax.infer.inputs import InputError
 from seqjax.infer.sources import Chunk, Source, rechunk
 from seqjax.objective import NextItem
 from seqjax.spec import EmbedSpec, InferMode, InferSpec, Sampling, SpecError
@@ -60,6 +61,7 @@ class Job:
 
 def frames(functions: Functions, objective, source: Source, job: Job, *, quality=None, bar=None) -> Iterator[pl.DataFrame]:
     """Result frames, one per chunk of windows."""
+    _check_room(source, job)
     last_only = not job.per_window and (not source.known_last or not job.next_item)
     size = functions.buckets[-1]
     chunks = _counted(source.chunks(size, last_only), bar)
@@ -67,6 +69,15 @@ def frames(functions: Functions, objective, source: Source, job: Job, *, quality
         chunks = rechunk(map(objective.scored, chunks), size)
     for chunk in chunks:
         yield _chunk(functions, objective, source, job, chunk, quality)
+
+
+def _check_room(source: Source, job: Job) -> None:
+    """Positions after the last ones (predict on new data, generate) must fit in int64."""
+    room = job.steps if job.mode == InferMode.GENERATE else 1 if job.next_item else 0
+    if source.last_position is not None and room and source.last_position > np.iinfo(np.int64).max - room:
+        raise InputError(
+            f"input: a sequence ends at position {source.last_position}; the {room} position(s) after it do not fit in a 64-bit integer"
+        )
 
 
 def _counted(chunks: Iterator[Chunk], bar) -> Iterator[Chunk]:

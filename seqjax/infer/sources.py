@@ -33,6 +33,8 @@ class Source:
     """chunks(size, last_only): every window, or each sequence's last window, `size` at a time."""
     counts: tuple[int, int]
     """(windows, sequences), for progress bars."""
+    last_position: int | None = None
+    """The largest last position of a sequence (new data), to tell when positions after it cannot be represented."""
 
 
 def split_source(meta: Metadata, data_dir: pathlib.Path, split: str) -> Source:
@@ -106,4 +108,5 @@ def encoded_source(meta: Metadata, encoded: Encoded) -> Source:
         for part in (last if last_only else every).chunks(size):
             yield gather(encoded.rows, part, meta.context, table_index)
 
-    return Source(ids=encoded.ids, known_last=False, chunks=chunks, counts=(len(every), sequences))
+    last_position = int(encoded.rows.position[encoded.rows.starts[1:] - 1].max()) if sequences else None
+    return Source(ids=encoded.ids, known_last=False, chunks=chunks, counts=(len(every), sequences), last_position=last_position)

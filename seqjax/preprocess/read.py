@@ -89,11 +89,24 @@ def input_files(pattern: str) -> list[pathlib.Path]:
     return files
 
 
-def scan_files(files: list[pathlib.Path], source: str) -> pl.LazyFrame:
-    """All rows of the parquet/csv files, lazily (csv types inferred from the first 10,000 rows)."""
+def scan_files(files: list[pathlib.Path], source: str, layout: "Layout | None" = None) -> pl.LazyFrame:
+    """All rows of the parquet/csv files, lazily (csv types inferred from the first 10,000 rows).
+
+    With a `layout`, of several files each must have its used columns (an error names the first file that
+    lacks one), and only those are read, so files may differ in their other columns.
+    """
     try:
         frames = [pl.scan_csv(f, infer_schema_length=10000) if f.suffix == ".csv" else pl.scan_parquet(f) for f in files]
-        return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
+        if len(frames) == 1:
+            return frames[0]
+        if layout is not None:
+            names = used_columns(layout)
+            for f, frame in zip(files, frames):
+                missing = [n for n in names if n not in frame.collect_schema()]
+                if missing:
+                    raise PreprocessError(f"{f}: has no column {missing[0]!r}; every file of {source} needs the columns {names}")
+            frames = [frame.select(names) for frame in frames]
+        return pl.concat(frames, how="vertical_relaxed")
     except (pl.exceptions.PolarsError, OSError) as error:
         raise _failure(error, source) from None
 
@@ -148,7 +161,7 @@ def collect(lazy: pl.LazyFrame, source: str) -> pl.DataFrame:
 
 def scan(spec: DataSpec, files: list[pathlib.Path], source: str) -> tuple[pl.LazyFrame, dict[str, str]]:
     """The used columns of the input files, lazily, checked and cast as `prepare` does."""
-    return prepare(spec, scan_files(files, source), source)
+    return prepare(spec, scan_files(files, source, spec), source)
 
 
 def prepare(layout: Layout, lazy: pl.LazyFrame, source: str, *, categorical_dtypes: bool = True) -> tuple[pl.LazyFrame, dict[str, str]]:
@@ -159,6 +172,7 @@ def prepare(layout: Layout, lazy: pl.LazyFrame, source: str, *, categorical_dtyp
         schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as error:
         raise _failure(error, source) from None
+    _check_text_numbers(layout, lazy, schema, source)
     check_columns(layout, schema, source, categorical_dtypes=categorical_dtypes)
     dtypes = {name: str(schema[name]) for name in names}
     casts = [pl.col(layout.id_column).cast(pl.String)] if _dictionary(schema[layout.id_column]) else []
@@ -169,6 +183,22 @@ def prepare(layout: Layout, lazy: pl.LazyFrame, source: str, *, categorical_dtyp
             casts.append(pl.col(column.name).cast(pl.String))
     lazy = lazy.select(names)
     return (lazy.with_columns(casts) if casts else lazy), dtypes
+
+
+def _check_text_numbers(layout: Layout, lazy: pl.LazyFrame, schema: pl.Schema, source: str) -> None:
+    """A position or real column read as text although most of it is numbers (a csv cell that is not one):
+    name the first value that is not a number and its row. (A column of text only gets the dtype message.)"""
+    numbers = [(layout.position_column, pl.Int64, "integers")] + [(c.name, pl.Float64, "numbers") for c in layout.columns if c.kind == ColumnKind.REAL]
+    for name, dtype, allowed in numbers:
+        if name in schema and schema[name] == pl.String:
+            parsed = pl.col(name).cast(dtype, strict=False)
+            bad = parsed.is_null() & pl.col(name).is_not_null()
+            if not collect(lazy.select(parsed.is_not_null().any()), source).item():
+                continue
+            found = collect(lazy.with_row_index("__row").filter(bad).select("__row", name).head(1), source)
+            if found.height:
+                row, value = found.row(0)
+                raise PreprocessError(f"{source}: column {name!r} has value {value!r} at row {row}; allowed: {allowed}")
 
 
 def _dictionary(dtype: pl.DataType) -> bool:

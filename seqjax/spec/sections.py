@@ -361,6 +361,9 @@ class InferSpec:
     def __post_init__(self):
         if self.batch_size < 1:
             _fail("infer.batch_size", self.batch_size, "must be at least 1")
+        suffix = pathlib.Path(self.output).suffix
+        if self.output and suffix != f".{self.format.value}":
+            _fail("infer.output", self.output, f"must end in .{self.format.value} (infer.format = {self.format.value!r}; set both to write another format)")
         if self.steps < 1:
             _fail("infer.steps", self.steps, "must be at least 1")
 

@@ -28,6 +28,7 @@ def manager(directory: pathlib.Path, spec: CheckpointSpec | None = None, *, read
         preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
         read_only=read_only,
         create=not read_only,
+        cleanup_tmp_directories=not read_only,  # what a killed save left behind
     )
     return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 import jax
+import numpy as np
 from flax import nnx
 
 from seqjax import files
@@ -214,7 +215,7 @@ def _agreed(flag: bool, now: bool) -> bool:
         return False
     from jax.experimental import multihost_utils
 
-    return bool(multihost_utils.process_allgather(jax.numpy.asarray(flag)).any())
+    return bool(np.any(multihost_utils.process_allgather(np.asarray([flag]))))
 
 
 def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLog, bar, lead: bool) -> float:
