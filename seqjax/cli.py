@@ -6,6 +6,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import sys
 import warnings
@@ -60,7 +61,8 @@ def execute(args: argparse.Namespace) -> None:
         return
     import logging
 
-    logging.getLogger("absl").setLevel(logging.ERROR)  # library chatter; our own output is print()
+    logging.getLogger("absl").setLevel(logging.CRITICAL)  # library chatter and failures: the command reports its own, in one line
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # a failed async checkpoint write is reported once, by us
     from seqjax import experiment
 
     progress = not args.no_progress
@@ -147,8 +149,9 @@ def _disk_error(error: BaseException) -> str | None:
             where = f"{error.filename}: " if error.filename else ""
             return f"{where}{_DISK_ERRORS[error.errno]} ({os.strerror(error.errno)})"
         text = str(error)
-        if "No space left on device" in text or "RESOURCE_EXHAUSTED" in text and "space" in text:
-            return f"no space left on the device ({text.strip().splitlines()[0][:200]})"
+        if "No space left on device" in text:  # tensorstore (Orbax) says it in its own words
+            path = re.search(r'"(/[^"]+)"', text)
+            return f"{path.group(1) + ': ' if path else ''}no space left on the device"
         error = error.__cause__ or error.__context__
     return None
 
@@ -157,8 +160,17 @@ STOPPED = 128 + signal.SIGTERM
 """Exit code after SIGTERM stopped training with its checkpoint saved (as if the signal had ended it)."""
 
 
+def _quiet_unraisable(unraisable) -> None:
+    """After a failed asynchronous checkpoint write, tensorstore's callbacks find their event loop closed;
+    that is a consequence of the failure the command reports, not news."""
+    if isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    sys.unraisablehook = _quiet_unraisable
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _print_warning

@@ -60,3 +60,27 @@ def write_experiment(folder: pathlib.Path, *, steps: int = 8, every: int = 4, ev
     path = folder / "spec.toml"
     path.write_text(SPEC.format(steps=steps, every=every, eval_every=eval_every, dropout=dropout))
     return path
+
+
+def final_params(run_dir: pathlib.Path) -> list:
+    """Leaves of the latest checkpoint's parameters, restored as plain host arrays."""
+    import jax
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    mngr = ocp.CheckpointManager(run_dir / "checkpoints", options=ocp.CheckpointManagerOptions(read_only=True))
+    step = mngr.latest_step()
+    state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+    mngr.close()
+    return [np.asarray(x) for x in jax.tree.leaves(state["params"])]
+
+
+def train_losses(run_dir: pathlib.Path) -> list[float]:
+    from seqjax.train.metrics import read
+
+    return [r["loss"] for r in read(run_dir / "metrics.jsonl") if r["split"] == "train"]
+
+
+def temporaries(root: pathlib.Path) -> list[str]:
+    """Temporary files and folders left under `root` (seqjax's and Orbax's)."""
+    return [str(p) for p in root.rglob("*") if ".tmp-" in p.name or ".old-" in p.name or "orbax-checkpoint-tmp" in p.name]

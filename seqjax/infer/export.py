@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from seqjax import files
+from seqjax import faults, files
 from seqjax.infer import generate
 from seqjax.infer.api import Predictor
 from seqjax.model import KVCache
@@ -159,6 +159,7 @@ def export(spec: Spec, *, predictor: Predictor | None = None) -> pathlib.Path:
         for name, (fn, args) in fns.items():
             exported = jax.export.export(jax.jit(fn))(abstract_weights, *args)
             (tmp / f"{name}.jax").write_bytes(exported.serialize())
+            faults.reached("export.artifact")
         np.savez(tmp / "weights.npz", **weights)
         shutil.copy(spec.paths.metadata_file, tmp / "metadata.json")
         (tmp / "model.json").write_text(json.dumps(describe(predictor, spec, list(fns)), indent=1))

@@ -124,7 +124,8 @@ def encode(meta: Metadata, frame, source: str = "input") -> Encoded:
         read.validate(meta, lazy, source)
         table = read.read_bucket(meta, lazy, None, None, source)
     features = table.frame.with_columns([_as_stored(c, table.frame[c.name], source) for c in meta.categorical])
-    cat, real = vocab.encode(features, meta.columns)
+    with _input_errors():
+        cat, real = vocab.encode(features, meta.columns)
     unseen = {}
     for k, column in enumerate(meta.categorical):
         missing = cat[:, k] == UNKNOWN

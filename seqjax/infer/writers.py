@@ -7,7 +7,7 @@ import pathlib
 import numpy as np
 import polars as pl
 
-from seqjax import files
+from seqjax import faults, files
 from seqjax.data.metadata import RESERVED, Metadata
 from seqjax.infer.decode import decode_categorical, decode_real
 
@@ -74,6 +74,7 @@ def write_frame(frame: pl.DataFrame, path: pathlib.Path) -> None:
     """Parquet or csv by suffix, written to a temporary name and renamed."""
     with files.atomic(path) as tmp:
         _write_one(frame, tmp, pathlib.Path(path).suffix)
+        faults.reached("infer.part")
 
 
 class PartWriter:

@@ -44,7 +44,7 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: Pre
     """
     data = pathlib.Path(workdir) / "data"
     files = input_files(spec.input)
-    digest = fingerprint(spec, seed, files)
+    digest = fingerprint(spec, seed, files, pathlib.Path(workdir))
     if reusable(data, digest):
         print(f"preprocess: reusing {data} (same input and settings)")
         return data
@@ -67,7 +67,7 @@ def check_current(spec: DataSpec, seed: int, meta: Metadata, data: pathlib.Path)
         files = input_files(spec.input)
     except PreprocessError:
         files = None
-    current = settings(spec, seed, files)
+    current = settings(spec, seed, files, pathlib.Path(data).parent)
     recorded = dict(meta.settings)
     if files is None:
         recorded.pop("files", None)

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import multiprocessing
 import operator
+import os
 import pathlib
 import shutil
 import time
@@ -32,20 +33,23 @@ from seqjax.preprocess import bucket, read, split, vocab, write
 from seqjax.spec import DataSpec, PreprocessSpec
 
 
-def settings(spec: DataSpec, seed: int, files: list[pathlib.Path] | None) -> dict:
+def settings(spec: DataSpec, seed: int, files: list[pathlib.Path] | None, workdir: pathlib.Path) -> dict:
     """Everything the output depends on: the data spec, the seed, the input files' identities, the format version.
 
+    Paths are relative to the workdir, so a project folder moved as a whole keeps its preprocessed data.
     `files` None leaves the inputs out (when they cannot be found, only the settings can be compared).
     """
-    out = {"data": spec_module.to_dict(spec), "seed": seed, "version": VERSION}
+    data = spec_module.to_dict(spec)
+    data["input"] = os.path.relpath(spec.input, workdir)
+    out = {"data": data, "seed": seed, "version": VERSION}
     if files is not None:
-        out["files"] = fingerprints.file_identities(files)
+        out["files"] = [[os.path.relpath(path, workdir), *rest] for path, *rest in fingerprints.file_identities(files)]
     return out
 
 
-def fingerprint(spec: DataSpec, seed: int, files: list[pathlib.Path]) -> str:
+def fingerprint(spec: DataSpec, seed: int, files: list[pathlib.Path], workdir: pathlib.Path) -> str:
     """sha256 of `settings`."""
-    return fingerprints.digest(settings(spec, seed, files))
+    return fingerprints.digest(settings(spec, seed, files, workdir))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -74,7 +78,7 @@ def build_folder(
     """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist)."""
     start = time.perf_counter()
     source = spec.input
-    recorded = settings(spec, seed, files)
+    recorded = settings(spec, seed, files, folder.parent)
     lazy, dtypes = read.scan(spec, files, source)
     scratch = folder / ".scratch"
     if any(f.suffix == ".csv" for f in files):  # parse csv once; every later pass reads parquet

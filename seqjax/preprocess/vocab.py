@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from seqjax.data.metadata import RESERVED, UNKNOWN, ColumnMeta
+from seqjax.preprocess.read import PreprocessError
 from seqjax.spec import ColumnKind, ColumnSpec, DataSpec
 
 _SCALE = 1126
@@ -52,10 +53,9 @@ class Moments:
             return 0.0, 1.0
         mean = fractions.Fraction(self.total, self.count << _SCALE)
         variance = fractions.Fraction(self.squares, self.count << (2 * _SCALE)) - mean * mean
-        try:
-            std = math.sqrt(float(variance))
-        except OverflowError:  # beyond the float range: no usable scale
-            std = math.inf
+        # sqrt(n / d) = isqrt(n * d * 4**k) / (d * 2**k): exact integers, so values near the float range stay finite
+        k = 64
+        std = float(fractions.Fraction(math.isqrt(variance.numerator * variance.denominator << (2 * k)), variance.denominator << k))
         return float(mean), (std if std > 0 and math.isfinite(std) else 1.0)
 
 
@@ -176,10 +176,24 @@ def encode_categorical(values: pl.Series, meta: ColumnMeta) -> np.ndarray:
     return values.replace_strict(old, ids, default=UNKNOWN, return_dtype=pl.Int32).to_numpy()
 
 
+def standardize(x: np.ndarray, meta: ColumnMeta) -> np.ndarray:
+    """float32 (x - mean) / std; values so far from the train statistics that float32 cannot hold them fail, naming one."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (x - meta.mean) / meta.std
+        if not np.isfinite(z).all():  # x - mean overflowed float64 (values near the float range)
+            z = x / meta.std - meta.mean / meta.std
+        z32 = z.astype(np.float32)
+    if not np.isfinite(z32).all():
+        bad = x[~np.isfinite(z32)][0]
+        raise PreprocessError(f"real column {meta.name!r} has value {bad!r}, {abs(z[~np.isfinite(z32)][0]):.3g} standard deviations from the train mean; "
+                         "rescale the column (e.g. log) so its values fit")
+    return z32
+
+
 def encode(frame: pl.DataFrame, metas: tuple[ColumnMeta, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Stacked model inputs: cat int32 [rows, C] and standardised real float32 [rows, R]."""
     cats = [encode_categorical(frame[m.name], m) for m in metas if m.kind == ColumnKind.CATEGORICAL]
-    reals = [((frame[m.name].to_numpy() - m.mean) / m.std).astype(np.float32) for m in metas if m.kind == ColumnKind.REAL]
+    reals = [standardize(frame[m.name].to_numpy(), m) for m in metas if m.kind == ColumnKind.REAL]
     cat = np.stack(cats, axis=1) if cats else np.zeros((frame.height, 0), np.int32)
     real = np.stack(reals, axis=1) if reals else np.zeros((frame.height, 0), np.float32)
     return np.ascontiguousarray(cat, np.int32), np.ascontiguousarray(real, np.float32)

@@ -8,6 +8,7 @@ import pathlib
 import numpy as np
 import polars as pl
 
+from seqjax import faults
 from seqjax.data import records
 from seqjax.data.metadata import sequences_file
 from seqjax.preprocess.windows import Plan, Rows, gather
@@ -51,6 +52,7 @@ def write_split(
         arrays = gather(rows, part, context, table_index)
         name = shard_name(split, index, bucket)
         records.write_shard(folder / name, arrays)
+        faults.reached("preprocess.shard")
         names.append(name)
         sizes.append((folder / name).stat().st_size)
         targets += int(arrays["target"].sum())

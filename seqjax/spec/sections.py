@@ -76,8 +76,8 @@ class DataSpec:
     def __post_init__(self):
         if self.context < 1:
             _fail("data.context", self.context, "must be at least 1")
-        if self.stride < 0:
-            _fail("data.stride", self.stride, "must be 0 (= context) or positive")
+        if self.stride < 0 or self.stride > self.context:
+            _fail("data.stride", self.stride, f"must be 0 (= context) or in 1..data.context ({self.context}): a longer stride skips items")
         if self.shard_windows < 1:
             _fail("data.shard_windows", self.shard_windows, "must be at least 1")
         if not self.columns:

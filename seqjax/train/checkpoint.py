@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import shutil
 from typing import Any
 
 import jax
@@ -58,6 +59,12 @@ def restore(mngr: ocp.CheckpointManager, step: int, state_like: Any, iterator: A
         args["data"] = grain.checkpoint.CheckpointRestore(iterator)
     restored = mngr.restore(step, args=ocp.args.Composite(**args))
     return restored["state"], restored["progress"]
+
+
+def remove_unfinished(directory: pathlib.Path) -> None:
+    """Delete the temporary folders of checkpoint saves that failed (Orbax would at its next start)."""
+    for path in pathlib.Path(directory).glob("*orbax-checkpoint-tmp*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def read_progress(mngr: ocp.CheckpointManager, step: int) -> dict:

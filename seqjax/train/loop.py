@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from seqjax import files
+from seqjax import faults, files
 from seqjax.data import pipeline
 from seqjax.errors import RunError, Stopped
 from seqjax.spec import Spec, SpecError
@@ -175,6 +175,7 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event) ->
             batch = trainer.device_batch(next(iterator), cfg.batch_size)
             state, metrics = trainer.train_step(state, trainer.rest, batch)
             step += 1
+            faults.reached("train.step")
             # Read the previous step's metrics now, so the host never waits on the step just dispatched.
             if pending is not None:
                 report(*pending)
@@ -190,18 +191,30 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event) ->
                 valid_loss = _evaluate(trainer, state, step, progress, log, bar, lead)
             progress["step"] = step
             checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
+            faults.reached("checkpoint.save")
             if stopping:
                 mngr.wait_until_finished()
                 raise Stopped(f"stopped by SIGTERM at step {step}; a checkpoint of step {step} is saved: run the same command again to resume")
         if pending is not None:
             report(*pending)
         mngr.wait_until_finished()
+    except BaseException:
+        _close_after_failure(mngr, spec, lead)
+        raise
     finally:
         if bar is not None:
             bar.close()
         mngr.close()
     trainer.state = state
     return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
+
+
+def _close_after_failure(mngr, spec: Spec, lead: bool) -> None:
+    """Let a save in flight finish (or fail), then remove what failed saves left."""
+    with contextlib.suppress(Exception):  # the save's own failure: the error being raised already says what went wrong
+        mngr.wait_until_finished()
+    if lead:
+        checkpoint.remove_unfinished(checkpoint_dir(spec))
 
 
 def _agreed(flag: bool, now: bool) -> bool:

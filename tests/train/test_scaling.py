@@ -13,8 +13,7 @@ import optax
 import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec as P
-from test_train import final_params
-from tiny import write_experiment
+from tiny import final_params, write_experiment
 
 from seqjax import experiment
 from seqjax.data import pipeline
