@@ -336,3 +336,36 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line(run, capsys):
         assert not temporaries(disk)
     finally:
         os.system(f"umount {disk}")
+
+
+def test_data_and_checkpoints_of_another_format_version_say_what_to_run(run, capsys):
+    meta = run.parent / "run" / "data" / "metadata.json"
+    meta.write_text(meta.read_text().replace('"version": 2', '"version": 1'))
+    line = fails(capsys, "train", str(run), "--no-progress", code=1)
+    assert f"{meta}: written in data format 1, this seqjax reads format 2; run `seqjax preprocess`" in line
+    meta.write_text(meta.read_text().replace('"version": 1', '"version": 2'))
+    for progress in (run.parent / "run" / "checkpoints").glob("*/progress/metadata"):
+        record = json.loads(progress.read_text())
+        progress.write_text(json.dumps({**record, "format": 0}))
+    line = fails(capsys, "train", str(run), "--no-progress", "--set", "train.steps=6")
+    assert "checkpoints of format 0, this seqjax resumes format 1" in line and "--restart" in line
+    assert "checkpoints of format 0" in fails(capsys, "infer", str(run), "--no-progress")
+
+
+def test_the_compilation_cache_is_private_to_its_user(tmp_path):
+    import jax
+
+    folder = tmp_path / "cache" / "seqjax" / "jax"
+    folder.mkdir(parents=True)
+    folder.chmod(0o777)
+    assert "others may write to it (mode 777)" in cli._unsafe(str(folder))
+    folder.chmod(0o700)
+    assert cli._unsafe(str(folder)) == ""
+    fresh = tmp_path / "new" / "seqjax" / "jax"
+    assert cli._unsafe(str(fresh)) == "" and (fresh.stat().st_mode & 0o777) == 0o700
+    before = jax.config.jax_enable_compilation_cache
+    try:
+        cli.compilation_cache({}, enabled=False)  # the spec's compilation_cache = false
+        assert jax.config.jax_enable_compilation_cache is False
+    finally:
+        jax.config.update("jax_enable_compilation_cache", before)
