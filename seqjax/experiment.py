@@ -8,7 +8,7 @@ from seqjax import distributed
 from seqjax.spec import Spec
 
 
-def preprocess(spec: Spec) -> pathlib.Path:
+def preprocess(spec: Spec, *, progress_bar: bool = False) -> pathlib.Path:
     """Shards and metadata under `workdir/data` (reused when inputs and settings are unchanged).
 
     In a job of several processes, process 0 writes them and the others wait, then read the same folder.
@@ -16,14 +16,16 @@ def preprocess(spec: Spec) -> pathlib.Path:
     distributed.initialize(spec.distributed)
     from seqjax.preprocess import preprocess as run_preprocess
 
-    distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess))
+    options = dict(seed=spec.seed, options=spec.preprocess, progress_bar=progress_bar)
+    distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, **options))
     return spec.paths.data
 
 
-def train(spec: Spec, *, progress_bar: bool = True, devices=None):
+def train(spec: Spec, *, progress_bar: bool = True, devices=None, on_eval=None):
     """Train (or resume) to `train.steps` on `devices` (default: all); returns a TrainResult.
 
     The resolved spec is saved as `workdir/spec.json` first, so `seqjax.load(workdir)` works.
+    `on_eval(step, report)` runs after each evaluation; returning True stops training there (pruning).
     """
     distributed.initialize(spec.distributed)
     import jax
@@ -33,7 +35,7 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None):
 
     if jax.process_index() == 0:
         write_spec(spec)
-    return run_train(spec, progress_bar=progress_bar, devices=devices)
+    return run_train(spec, progress_bar=progress_bar, devices=devices, on_eval=on_eval)
 
 
 def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
@@ -66,7 +68,7 @@ def export(spec: Spec) -> pathlib.Path:
 
 def run(spec: Spec, *, progress_bar: bool = True):
     """Preprocess, train, export and infer."""
-    preprocess(spec)
+    preprocess(spec, progress_bar=progress_bar)
     train(spec, progress_bar=progress_bar)
     export(spec)
     return infer(spec, progress_bar=progress_bar)

@@ -63,7 +63,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: PreprocessSpec = PreprocessSpec()) -> pathlib.Path:
+def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: PreprocessSpec = PreprocessSpec(), progress_bar: bool = False) -> pathlib.Path:
     """Make `workdir/data` hold the shards and metadata for `spec`, reusing it when nothing changed.
 
     `options` sets worker processes and buckets; they change speed and memory, never the output
@@ -81,7 +81,7 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: Pre
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
-        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, digest=digest, options=options)
+        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, digest=digest, options=options, progress_bar=progress_bar)
         _replace(temporary, data)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -8,6 +8,7 @@ import json
 import math
 import pathlib
 import time
+from typing import Callable
 
 import jax
 from flax import nnx
@@ -110,16 +111,20 @@ class Trainer:
         return evaluation.report()
 
 
-def train(spec: Spec, *, progress_bar: bool = True, devices=None) -> TrainResult:
-    """Train from the latest checkpoint (or from scratch) to `train.steps` or early stopping."""
+EvalHook = Callable[[int, dict], bool]
+"""Called after each evaluation with (step, the objective's report); returning True stops training there."""
+
+
+def train(spec: Spec, *, progress_bar: bool = True, devices=None, on_eval: EvalHook | None = None) -> TrainResult:
+    """Train from the latest checkpoint (or from scratch) to `train.steps`, early stopping, or a stop asked by `on_eval`."""
     from seqjax.model import activate
 
     trainer = Trainer(spec, devices)
     with activate(trainer.mesh):
-        return _train(trainer, progress_bar)
+        return _train(trainer, progress_bar, on_eval)
 
 
-def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
+def _train(trainer: Trainer, progress_bar: bool, on_eval: EvalHook | None = None) -> TrainResult:
     spec = trainer.spec
     meta, cfg = trainer.meta, spec.train
     fingerprint = run_fingerprint(spec, meta)
@@ -173,6 +178,8 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
                     if patience and progress["bad_evals"] >= patience:
                         progress["stopped_early"] = True
                         _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
+                if on_eval is not None and on_eval(step, evaluation):
+                    progress["stopped_early"] = True
             progress["step"] = step
             checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
         if pending is not None:
@@ -182,6 +189,7 @@ def _train(trainer: Trainer, progress_bar: bool) -> TrainResult:
         if bar is not None:
             bar.close()
         mngr.close()
+        log.close()
     trainer.state = state
     return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
 
