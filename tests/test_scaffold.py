@@ -72,16 +72,17 @@ def test_refuses_to_overwrite_and_reads_only_long_format(tmp_path, table):
     assert result.returncode == 2 and "column 'user' not found" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_the_scaffolded_spec_runs(tmp_path):
-    """The spec as written (only the step count cut, to keep the test short) runs end to end."""
+def test_the_scaffolded_spec_trains(tmp_path):
+    """The spec as written (only the step count cut, to keep the test short) preprocesses and trains."""
     data = tmp_path / "table.parquet"
     generator().generate(40, 0, 4, 30).write_parquet(data)
     init = subprocess.run([sys.executable, "-m", "seqjax.cli", "init", str(tmp_path / "p"), "--data", str(data)], cwd=ROOT, capture_output=True, text=True)
     assert init.returncode == 0, init.stderr
     assert f"spec: {tmp_path / 'p' / 'spec.toml'}" in init.stdout
-    run = subprocess.run(
-        [sys.executable, "-m", "seqjax.cli", "run", str(tmp_path / "p" / "spec.toml"), "--no-progress", "--set", "train.steps=2"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert (tmp_path / "p" / "runs" / "p" / "predictions" / "test.parquet").exists()
+    for command in ("preprocess", "train"):
+        step = subprocess.run(
+            [sys.executable, "-m", "seqjax.cli", command, str(tmp_path / "p" / "spec.toml"), "--no-progress", "--set", "train.steps=2"],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        assert step.returncode == 0, step.stdout + step.stderr
+    assert "trained to step 2" in step.stdout and f"tensorboard: {tmp_path / 'p' / 'runs' / 'p' / 'tensorboard'}" in step.stdout

@@ -87,8 +87,9 @@ def _png(study: optuna.Study, png_fn, kwargs: dict, path: pathlib.Path, title: s
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         axes = png_fn(study, **kwargs)
-    figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-    figure.suptitle(title)
+    first = axes.flat[0] if hasattr(axes, "flat") else axes
+    first.set_title(title)  # instead of optuna's own title
+    figure = first.figure
     figure.set_size_inches(9, 4.5)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
