@@ -1,4 +1,5 @@
-"""`seqjax run|preprocess|train|infer|export|validate spec.toml [--set key=value ...]`."""
+"""`seqjax run|preprocess|train|infer|export|validate|search spec.toml [--set key=value ...]`,
+`seqjax report RUN...`, `seqjax init DIR --data FILE`, `seqjax schema`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import signal
 import sys
 import warnings
 
-from seqjax import distributed
+from seqjax import console, distributed
 from seqjax.errors import RunError, Stopped, UserError
 from seqjax.spec import InferMode, load_spec
 
@@ -22,14 +23,28 @@ COMMANDS = {
     "infer": "run infer.mode (predict, probabilities, generate, embed) with the best checkpoint; long-format results",
     "export": "write jax.export artifacts, weights and metadata to workdir/export",
     "validate": "check a spec without running anything",
+    "search": "hyperparameter search over [search] space; each trial a run in workdir/trials/<n>",
 }
+OTHERS = {
+    "report": "an HTML page and PNGs of runs' training curves, or of a search",
+    "init": "a new project folder with a spec inferred from a data file",
+    "schema": "the spec's JSON Schema (for TOML editors) or its Markdown reference",
+}
+
+
+def _output_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    options.add_argument("--log-format", choices=["text", "json"], default="text", help="json: one JSON object per line, for pipelines")
+    return options
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="seqjax", description="Causal transformers on multivariate sequences, from one TOML spec.")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    output = _output_options()
     for name, text in COMMANDS.items():
-        command = commands.add_parser(name, help=text, description=text)
+        command = commands.add_parser(name, help=text, description=text, parents=[output])
         command.add_argument("spec", help="the experiment's TOML spec")
         command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a spec key, TOML value syntax (e.g. --set model.dim=64)")
         if name != "validate":
@@ -39,7 +54,23 @@ def parser() -> argparse.ArgumentParser:
         if name == "infer":
             command.add_argument("--input", metavar="PATH", help="new long-format data (file, folder or glob) instead of a split; same as --set infer.input=PATH")
             command.add_argument("--mode", choices=[m.value for m in InferMode], help="same as --set infer.mode=MODE")
+    _other_commands(commands, output)
     return root
+
+
+def _other_commands(commands, output: argparse.ArgumentParser) -> None:
+    report = commands.add_parser("report", help=OTHERS["report"], description=OTHERS["report"], parents=[output])
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run folders (workdirs), their TOML specs, or a search's workdir")
+    report.add_argument("--output", metavar="DIR", help="where index.html and the PNGs go (default: RUN/report, or ./report for several runs)")
+    init = commands.add_parser("init", help=OTHERS["init"], description=OTHERS["init"], parents=[output])
+    init.add_argument("folder", metavar="DIR", help="the project folder to create (or fill)")
+    init.add_argument("--data", required=True, metavar="FILE", help="a long-format parquet/csv file, folder or glob")
+    init.add_argument("--id-column", default="sequenceId", help="the sequence id column (default: sequenceId)")
+    init.add_argument("--position-column", default="itemPosition", help="the item position column (default: itemPosition)")
+    init.add_argument("--force", action="store_true", help="replace an existing spec.toml")
+    schema = commands.add_parser("schema", help=OTHERS["schema"], description=OTHERS["schema"])
+    schema.add_argument("--format", choices=["json", "markdown"], default="json", help="json: JSON Schema (default); markdown: the reference of docs/spec.md")
+    schema.add_argument("--output", metavar="FILE", help="write to FILE instead of printing")
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:
@@ -53,11 +84,13 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def execute(args: argparse.Namespace) -> None:
+    if args.command in OTHERS:
+        return _execute_other(args)
     spec = load_spec(args.spec, _overrides(args))
-    if args.command in ("run", "train", "infer", "export"):
+    if args.command in ("run", "train", "infer", "export", "search"):
         compilation_cache(enabled=spec.compilation_cache)
     if args.command == "validate":
-        print(f"{args.spec}: ok ({spec.name}: {len(spec.data.columns)} columns, targets {', '.join(spec.train.targets)}, workdir {spec.workdir})")
+        console.say(f"{args.spec}: ok ({spec.name}: {len(spec.data.columns)} columns, targets {', '.join(spec.train.targets)}, workdir {spec.workdir})")
         return
     import logging
 
@@ -65,34 +98,71 @@ def execute(args: argparse.Namespace) -> None:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # a failed async checkpoint write is reported once, by us
     from seqjax import experiment
 
-    progress = not args.no_progress
+    progress = console.progress(not args.no_progress)
+    if args.command == "search":
+        from seqjax import search
+
+        return search.describe(search.search(spec, progress_bar=progress))
     if args.command == "preprocess":
-        report = f"data: {experiment.preprocess(spec)}"
+        outputs = {"data": experiment.preprocess(spec, progress_bar=progress)}
     elif args.command == "train":
         result = experiment.train(spec, progress_bar=progress, restart=args.restart)
-        report = f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}"
+        _say_trained(result)
+        outputs = _run_outputs(spec)
     elif args.command == "export":
-        report = f"export: {experiment.export(spec)}"
+        outputs = {"export": experiment.export(spec)}
     else:
         result = experiment.run(spec, progress_bar=progress, restart=args.restart) if args.command == "run" else experiment.infer(spec, progress_bar=progress)
-        report = _describe(result)
+        if distributed.is_lead():
+            _describe(result)
+        outputs = {**_run_outputs(spec), "export": spec.paths.export} if args.command == "run" else {}
     if distributed.is_lead():  # the other processes of a job write nothing either
-        print(report)
+        console.outputs(**outputs)
 
 
-def _describe(result) -> str:
+def _execute_other(args: argparse.Namespace) -> None:
+    if args.command == "schema":
+        from seqjax import schema
+
+        text = schema.json_text() if args.format == "json" else schema.markdown()
+        if args.output:
+            schema.write(text, args.output)
+        else:
+            sys.stdout.write(text)
+    elif args.command == "init":
+        from seqjax import scaffold
+
+        scaffold.describe(scaffold.init(args.folder, args.data, id_column=args.id_column, position_column=args.position_column, force=args.force))
+    else:
+        from seqjax import report
+
+        console.outputs(**report.report(args.runs, args.output))
+
+
+def _say_trained(result) -> None:
+    if distributed.is_lead():
+        text = f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}"
+        console.say(text, event="trained", step=result.step, best_step=result.best_step, best_loss=result.best_loss)
+
+
+def _run_outputs(spec) -> dict:
+    paths = spec.paths
+    return {"checkpoints": paths.checkpoints, "metrics": paths.metrics, "tensorboard": paths.root / "tensorboard"}
+
+
+def _describe(result) -> None:
     from seqjax.infer.quality import describe_quality
 
     label = "predictions" if result.mode == InferMode.PREDICT else result.mode.value
     lines = [f"{label}: {result.path} ({result.rows:,} rows)"]
     if result.quality:
         lines += ["quality on the predicted items (model vs naive baselines):", *describe_quality(result.quality)]
-    return "\n".join(lines)
+    console.say("\n".join(lines), event="inferred", mode=result.mode.value, path=str(result.path), rows=result.rows, quality=result.quality)
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (e.g. unseen categories) as one line on stderr, without a source location."""
-    print(f"seqjax: warning: {message}", file=sys.stderr)
+    console.warn(str(message))
 
 
 def compilation_cache(environ=os.environ, enabled: bool = True) -> None:
@@ -171,21 +241,22 @@ def _quiet_unraisable(unraisable) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     sys.unraisablehook = _quiet_unraisable
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = _print_warning
-            execute(args)
-    except KeyboardInterrupt:
-        print("seqjax: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:
-        disk = _disk_error(error)
-        if disk is None and not isinstance(error, (UserError, RunError)):
-            raise
-        print(f"seqjax: error: {disk or error}", file=sys.stderr)
-        if isinstance(error, Stopped):
-            return STOPPED
-        return 2 if disk or isinstance(error, UserError) else 1
+    mode = "quiet" if getattr(args, "quiet", False) else getattr(args, "log_format", "text")
+    with console.configured(mode):
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _print_warning
+                execute(args)
+        except KeyboardInterrupt:
+            console.interrupted()
+            return 130
+        except Exception as error:
+            disk = _disk_error(error)
+            if disk is None and not isinstance(error, (UserError, RunError)):
+                raise
+            code = STOPPED if isinstance(error, Stopped) else 2 if disk or isinstance(error, UserError) else 1
+            console.error(disk or str(error), code)
+            return code
     return 0
 
 

@@ -22,7 +22,7 @@ def _step(spec: Spec) -> Iterator[None]:
         yield
 
 
-def preprocess(spec: Spec) -> pathlib.Path:
+def preprocess(spec: Spec, *, progress_bar: bool = False) -> pathlib.Path:
     """Shards and metadata under `workdir/data` (reused when inputs and settings are unchanged).
 
     In a job of several processes, process 0 writes them and the others wait, then read the same folder.
@@ -30,15 +30,17 @@ def preprocess(spec: Spec) -> pathlib.Path:
     with _step(spec):
         from seqjax.preprocess import preprocess as run_preprocess
 
-        distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, seed=spec.seed, options=spec.preprocess))
+        options = dict(seed=spec.seed, options=spec.preprocess, progress_bar=progress_bar)
+        distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, **options))
     return spec.paths.data
 
 
-def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool = False):
+def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool = False, on_eval=None):
     """Train (or resume) to `train.steps` on `devices` (default: all); returns a TrainResult.
 
     `restart` deletes the run's checkpoints and metrics first. The resolved spec is saved as
-    `workdir/spec.json`, so `seqjax.load(workdir)` works.
+    `workdir/spec.json`, so `seqjax.load(workdir)` works. `on_eval(step, report)` runs after each
+    evaluation; returning True stops training there (pruning).
     """
     with _step(spec):
         from seqjax.infer.restore import write_spec
@@ -46,7 +48,7 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool 
 
         if distributed.is_lead():
             write_spec(spec)
-        return run_train(spec, progress_bar=progress_bar, devices=devices, restart=restart)
+        return run_train(spec, progress_bar=progress_bar, devices=devices, restart=restart, on_eval=on_eval)
 
 
 def infer(spec: Spec, *, progress_bar: bool = True, devices=None):
@@ -80,7 +82,7 @@ def export(spec: Spec) -> pathlib.Path:
 def run(spec: Spec, *, progress_bar: bool = True, restart: bool = False):
     """Preprocess, train, export and infer."""
     with _step(spec):
-        preprocess(spec)
+        preprocess(spec, progress_bar=progress_bar)
         train(spec, progress_bar=progress_bar, restart=restart)
         export(spec)
         return infer(spec, progress_bar=progress_bar)

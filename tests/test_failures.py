@@ -201,7 +201,7 @@ def test_resuming_with_another_batch_size_names_it_and_restart_starts_over(run, 
     assert "train.batch_size: 16 -> 8" in line and "--restart" in line
     assert snapshot(run.parent / "run" / "checkpoints") == before
     assert cli.main(["train", str(run), "--no-progress", "--set", "train.batch_size=8", "--set", "train.steps=6", "--restart"]) == 0
-    assert "resuming" not in capsys.readouterr().out
+    assert "resuming from the checkpoint" not in capsys.readouterr().out
 
 
 def test_inference_on_data_preprocessed_again_after_training(run, capsys):

@@ -36,7 +36,7 @@ def _report(data: pathlib.Path, metadata: Metadata, summary: Summary) -> None:
     print(f"preprocess: wrote {data}{where} in {summary.seconds:.2f} s ({rate:,.0f} rows/s)")
 
 
-def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: PreprocessSpec = PreprocessSpec()) -> pathlib.Path:
+def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: PreprocessSpec = PreprocessSpec(), progress_bar: bool = False) -> pathlib.Path:
     """Make `workdir/data` hold the shards and metadata for `spec`, reusing it when nothing changed.
 
     `options` sets worker processes and buckets; they change speed and memory, never the output
@@ -49,7 +49,7 @@ def preprocess(spec: DataSpec, workdir: pathlib.Path, *, seed: int, options: Pre
         print(f"preprocess: reusing {data} (same input and settings)")
         return data
     with files_module.building(data, "preprocessed data") as temporary:
-        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, options=options)
+        metadata, summary = build_folder(spec, temporary, seed=seed, files=files, options=options, progress_bar=progress_bar)
     _report(data, metadata, summary)
     return data
 

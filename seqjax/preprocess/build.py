@@ -74,8 +74,10 @@ def build_folder(
     seed: int,
     files: list[pathlib.Path],
     options: PreprocessSpec = PreprocessSpec(),
+    progress_bar: bool = False,
 ) -> tuple[Metadata, Summary]:
-    """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist)."""
+    """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist).
+    With `progress_bar`, a bar counts the rows of each bucket as it is learned from and written."""
     start = time.perf_counter()
     source = spec.input
     recorded = settings(spec, seed, files, folder.parent)
@@ -94,7 +96,12 @@ def build_folder(
     buckets = bucket.count(options.buckets, options.workers, rows, len(spec.columns))
     jobs = _jobs(spec, folder, files, ids, lengths, ranges, buckets)
     workers = min(options.workers, len(jobs))
-    columns, written, learn_seconds = _run_buckets(spec, jobs, dtypes, workers)
+    bar = _bar(progress_bar, 2 * rows)
+    try:
+        columns, written, learn_seconds = _run_buckets(spec, jobs, dtypes, workers, _ticker(bar))
+    finally:
+        if bar is not None:
+            bar.close()
     splits = {}
     for name in SPLITS:
         used = ranges[name][1] > ranges[name][0]
@@ -158,34 +165,53 @@ def _jobs(spec: DataSpec, folder: pathlib.Path, files, ids, lengths: np.ndarray,
     ]
 
 
-def _run_buckets(spec: DataSpec, jobs: list[bucket.Job], dtypes: dict[str, str], workers: int):
+def _bar(enabled: bool, rows: int):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=rows, desc="preprocess", unit="row", unit_scale=True, dynamic_ncols=True, mininterval=0.5)
+
+
+def _ticker(bar) -> Callable[[bucket.Job, object], object]:
+    """A pass-through that advances the bar by a bucket's rows once its step is done."""
+
+    def tick(job: bucket.Job, result):
+        if bar is not None:
+            bar.update(int(job.lengths.sum()))
+        return result
+
+    return tick
+
+
+def _run_buckets(spec: DataSpec, jobs: list[bucket.Job], dtypes: dict[str, str], workers: int, tick: Callable):
     """Learn from every bucket, merge, then write every bucket; in this process or in `workers` processes.
     Returns the column metadata, per bucket what it wrote for each split, and the seconds spent learning."""
     start = time.perf_counter()
     if len(jobs) == 1:  # keep the one table in memory between the two steps
         table = bucket.load(jobs[0])
-        columns = vocab.finish(spec, bucket.learn(jobs[0], table), dtypes)
+        columns = vocab.finish(spec, tick(jobs[0], bucket.learn(jobs[0], table)), dtypes)
         learned = time.perf_counter() - start
-        return columns, [bucket.write_bucket(jobs[0], columns, table)], learned
+        return columns, [tick(jobs[0], bucket.write_bucket(jobs[0], columns, table))], learned
     if workers == 1:
-        columns = vocab.finish(spec, functools.reduce(operator.add, map(bucket.learn, jobs)), dtypes)
+        columns = vocab.finish(spec, functools.reduce(operator.add, (tick(job, bucket.learn(job)) for job in jobs)), dtypes)
         learned = time.perf_counter() - start
-        return columns, [bucket.write_bucket(job, columns) for job in jobs], learned
+        return columns, [tick(job, bucket.write_bucket(job, columns)) for job in jobs], learned
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        columns = vocab.finish(spec, functools.reduce(operator.add, _in_order(pool, bucket.learn, jobs)), dtypes)
+        columns = vocab.finish(spec, functools.reduce(operator.add, _in_order(pool, bucket.learn, jobs, tick)), dtypes)
         learned = time.perf_counter() - start
-        return columns, _in_order(pool, functools.partial(bucket.write_bucket, columns=columns), jobs), learned
+        return columns, _in_order(pool, functools.partial(bucket.write_bucket, columns=columns), jobs, tick), learned
     finally:
         # on failure, let running buckets stop before the caller removes their folder
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_order(pool: concurrent.futures.Executor, fn: Callable, jobs: Sequence[bucket.Job]) -> list:
+def _in_order(pool: concurrent.futures.Executor, fn: Callable, jobs: Sequence[bucket.Job], tick: Callable) -> list:
     """Results in bucket order; the first failure in bucket order is raised (the smallest offending id)."""
     futures = [pool.submit(fn, job) for job in jobs]
     try:
-        return [f.result() for f in futures]
+        return [tick(job, f.result()) for job, f in zip(jobs, futures)]
     except BaseException:
         for f in futures:
             f.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import math
@@ -63,7 +64,11 @@ def _convert(value: Any, tp, key: str, origin: str) -> Any:
         if not isinstance(value, dict):
             raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
         item = typing.get_args(tp)[1]
+        if typing.get_origin(item) in (typing.Union, types.UnionType):
+            value = _dotted(value)
         return {k: _convert(v, item, f"{key}.{k}", origin) for k, v in value.items()}
+    if tp is Any:
+        return value
     ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -72,6 +77,18 @@ def _convert(value: Any, tp, key: str, origin: str) -> Any:
     if not ok:
         raise SpecError(f"{where} = {value!r}: must be {_type_name(tp)}")
     return value
+
+
+def _dotted(table: dict, prefix: str = "") -> dict:
+    """A table of tagged variants written with bare dotted keys (`model.dim = {kind = ...}` parses as nested
+    tables) -> one level of dotted keys, as if each were quoted."""
+    flat = {}
+    for k, v in table.items():
+        if isinstance(v, dict) and "kind" not in v and v:
+            flat.update(_dotted(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
 
 
 def _build(cls, table: dict, prefix: str, origin: str):
@@ -134,6 +151,20 @@ def load_spec(path: str | pathlib.Path, overrides: typing.Sequence[str] = ()) ->
                 raise SpecError(f"--set {override!r}: {part!r} is not a section")
         node[keys[-1]] = value
     return resolve_paths(spec_from_dict(table, str(path)), path.parent)
+
+
+def apply_values(table: dict, values: dict[str, Any]) -> dict:
+    """A copy of a spec table with dotted keys set (`{"model.dim": 64}`), making tables on the way as needed."""
+    table = copy.deepcopy(table)
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        node = table
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"{key}: {part!r} is not a table")
+        node[last] = copy.deepcopy(value)
+    return table
 
 
 def spec_from_dict(table: dict, origin: str = "spec") -> Spec:

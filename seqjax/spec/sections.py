@@ -22,6 +22,7 @@ from seqjax.spec.choices import (
 from seqjax.spec.choices import fail as _fail
 from seqjax.spec.encoders import Encoder, LastPooling, PoolingSpec, TransformerEncoder
 from seqjax.spec.objectives import NextObjective, ObjectiveSpec
+from seqjax.spec.search import SearchSpec
 from seqjax.workdir import Workdir
 
 
@@ -46,6 +47,7 @@ class ColumnSpec:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SplitSpec:
     by: SplitBy = SplitBy.SEQUENCE
+    """`sequence`: whole sequences by a seeded hash of the id; `time`: each sequence cut by position."""
     fractions: tuple[float, ...] = (0.8, 0.1, 0.1)
     """Train, validation and test fractions (of sequences, or of each sequence's items)."""
 
@@ -67,9 +69,13 @@ class DataSpec:
     stride: int = 0
     """Items between window starts; 0 means `context` (windows that do not overlap)."""
     id_column: str = "sequenceId"
+    """Column holding the sequence id (string or integer)."""
     position_column: str = "itemPosition"
+    """Integer column ordering the items within a sequence."""
     split: SplitSpec = SplitSpec()
+    """How items are divided into train, validation and test splits."""
     format: ShardFormat = ShardFormat.ARRAYRECORD
+    """Shard file format: `arrayrecord` (random access, the default) or `parquet`."""
     shard_windows: int = 65536
     """Windows per shard file."""
 
@@ -106,18 +112,25 @@ class ModelSpec:
     dim: int = 128
     """Width of the residual stream."""
     layers: int = 4
+    """Transformer blocks."""
     heads: int = 4
+    """Attention heads; must divide `dim`."""
     kv_heads: int = 0
     """Key/value heads for grouped-query attention; 0 means `heads` (plain multi-head attention)."""
     mlp_ratio: float = 4.0
     """MLP hidden width as a multiple of `dim` (SwiGLU uses 2/3 of it per branch)."""
     position: Position = Position.ROPE
+    """Position encoding: `rope`, `learned`, `sinusoidal` or `none`."""
     norm: Norm = Norm.RMSNORM
+    """Normalisation layer: `rmsnorm` or `layernorm`."""
     mlp: Mlp = Mlp.SWIGLU
+    """Feed-forward block: `swiglu` or `gelu`."""
     dropout: float = 0.0
+    """Dropout rate on the input embedding and on attention and MLP outputs, during training."""
     dtype: DType = DType.FLOAT32
     """Compute dtype; parameters, optimizer state and losses stay float32."""
     rope_base: float = 10000.0
+    """Base of the rotary position frequencies (position = rope)."""
     remat: bool = False
     """Recompute each block's activations in the backward pass instead of storing them (less memory, more compute)."""
 
@@ -152,11 +165,17 @@ class ModelSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class AdamW:
+    """AdamW with global gradient-norm clipping."""
+
     kind: Literal["adamw"] = "adamw"
     lr: float = 3e-4
+    """Peak learning rate."""
     weight_decay: float = 0.01
+    """Decoupled weight decay."""
     b1: float = 0.9
+    """Decay rate of the first-moment (mean) estimate."""
     b2: float = 0.95
+    """Decay rate of the second-moment (variance) estimate."""
     clip: float = 1.0
     """Global gradient-norm clip; 0 turns clipping off."""
 
@@ -175,8 +194,11 @@ class AdamW:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Cosine:
+    """Linear warmup, then cosine decay to `final` times the peak at the last step."""
+
     kind: Literal["cosine"] = "cosine"
     warmup: int = 100
+    """Steps of linear warmup from 0 to the peak."""
     final: float = 0.1
     """Learning rate at the last step, as a fraction of the peak."""
 
@@ -196,8 +218,11 @@ class Cosine:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Constant:
+    """Linear warmup, then the peak learning rate throughout."""
+
     kind: Literal["constant"] = "constant"
     warmup: int = 0
+    """Steps of linear warmup from 0 to the peak; 0 starts at the peak."""
 
     uses_steps = False
 
@@ -230,15 +255,21 @@ class TrainSpec:
     batch_size: int = 64
     """Global batch, split over the `data` and `fsdp` mesh axes."""
     steps: int = 1000
+    """Optimizer steps to train for."""
     optimizer: AdamW = AdamW()
+    """The optimizer and its settings."""
     schedule: Cosine | Constant = Cosine()
+    """Learning-rate schedule over `steps`, peaking at `optimizer.lr`."""
     accumulate: int = 1
     """Micro-batches per optimizer step (gradient accumulation); `batch_size` stays the global batch per step."""
     eval_every: int = 200
+    """Steps between evaluations on the validation split (one also runs at the last step)."""
     eval_batches: int = 0
     """Validation batches per evaluation; 0 evaluates the whole validation split."""
     log_every: int = 50
+    """Steps between training-loss lines in metrics.jsonl and TensorBoard."""
     early_stopping: EarlyStopping = EarlyStopping()
+    """Stop when the validation loss stops improving."""
 
     def __post_init__(self):
         for key in ("batch_size", "steps", "accumulate", "eval_every", "log_every"):
@@ -263,8 +294,11 @@ class MeshSpec:
     """Device mesh sizes; -1 takes all devices left over by the other axes."""
 
     data: int = -1
+    """Data-parallel size: devices that each train on their own part of the batch."""
     fsdp: int = 1
+    """Fully sharded size: parameters and optimizer state split over these devices."""
     tensor: int = 1
+    """Tensor-parallel size: attention heads and MLP width split over these devices."""
 
     def __post_init__(self):
         sizes = {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
@@ -323,6 +357,7 @@ class Sampling:
     top_p: float = 1.0
     """Sample among the most likely classes whose probabilities add up to p; 1 keeps all."""
     seed: int = 0
+    """Seed of the draws; a sequence's draws depend only on it, the sequence, the step and the column."""
 
     def __post_init__(self):
         if self.temperature < 0:
@@ -338,6 +373,7 @@ class EmbedSpec:
     layer: int = -1
     """Which block's output to embed: 0..layers-1, or -1 for the final (normed) hidden state."""
     pooling: Pooling = Pooling.LAST
+    """`last`: the last item's state; `mean`: the mean over real items."""
     per: Literal["sequence", "window"] = "sequence"
     """One vector per sequence (its last window) or one per window."""
 
@@ -345,6 +381,7 @@ class EmbedSpec:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class InferSpec:
     mode: InferMode = InferMode.PREDICT
+    """What to compute: `predict`, `probabilities`, `generate` or `embed`."""
     split: Literal["train", "valid", "test"] = "test"
     """Which preprocessed split to read when no `input` is given."""
     input: str = ""
@@ -352,11 +389,15 @@ class InferSpec:
     output: str = ""
     """Where results go; default `workdir/predictions/<split>.<format>` for predict on a split, else `workdir/predictions/<mode>-<split or input name>.<format>`."""
     format: OutputFormat = OutputFormat.PARQUET
+    """Output file format: `parquet` or `csv`."""
     batch_size: int = 256
+    """Windows per inference batch (the largest of the padded batch sizes)."""
     steps: int = 10
     """Items to generate per sequence (mode = generate)."""
     sampling: Sampling = Sampling()
+    """How generated categorical items are drawn (mode = generate)."""
     embed: EmbedSpec = EmbedSpec()
+    """Which states become embeddings (mode = embed)."""
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -398,20 +439,34 @@ class DistributedSpec:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Spec:
+    """An experiment: the data, the model, how to train it, what to infer, and optionally a search over these."""
+
     data: DataSpec
+    """The input table and how it becomes windows."""
     train: TrainSpec
+    """What to learn and how to optimise it."""
     name: str = "seqjax"
+    """Name of the experiment (also the default study name of `seqjax search`)."""
     seed: int = 0
+    """Seed of the split, the initialisation, dropout and data order."""
     workdir: str = "runs/seqjax"
     """Where shards, checkpoints, metrics and predictions go."""
     compilation_cache: bool = True
     """Keep compiled programs in the user's cache folder between commands (see the README)."""
     model: ModelSpec = ModelSpec()
+    """The network: encoder, pooling and sizes."""
     mesh: MeshSpec = MeshSpec()
+    """How the devices split the work."""
     checkpoint: CheckpointSpec = CheckpointSpec()
+    """When checkpoints are written and how many are kept."""
     infer: InferSpec = InferSpec()
+    """What `seqjax infer` computes, on which data, and where it writes."""
     preprocess: PreprocessSpec = PreprocessSpec()
+    """Speed and memory of preprocessing (never its output)."""
     distributed: DistributedSpec = DistributedSpec()
+    """How the processes of a multi-host job find each other; usually left empty."""
+    search: SearchSpec = SearchSpec()
+    """A hyperparameter study over the other keys (`seqjax search`); `seqjax run` ignores it."""
 
     def __post_init__(self):
         self.train.objective.check(self)
@@ -419,6 +474,7 @@ class Spec:
         layers = self.model.layers
         if not -1 <= self.infer.embed.layer < layers:
             _fail("infer.embed.layer", self.infer.embed.layer, f"must be -1 (final normed state) or a block index 0..{layers - 1}")
+        self.search.check(self)
 
     @property
     def workpath(self) -> pathlib.Path:

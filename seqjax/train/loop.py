@@ -9,6 +9,7 @@ import pathlib
 import signal
 import threading
 import time
+from typing import Callable
 
 import jax
 import numpy as np
@@ -102,8 +103,12 @@ class Trainer:
         return evaluation.report()
 
 
-def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool = False) -> TrainResult:
-    """Train from the latest checkpoint (or from scratch) to `train.steps` or early stopping.
+EvalHook = Callable[[int, dict], bool]
+"""Called after each evaluation with (step, the objective's report); returning True stops training there."""
+
+
+def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool = False, on_eval: EvalHook | None = None) -> TrainResult:
+    """Train from the latest checkpoint (or from scratch) to `train.steps`, early stopping, or a stop asked by `on_eval`.
 
     `restart` deletes the run's checkpoints and metrics first. SIGTERM (what SLURM and Kubernetes send
     before a pre-emption) saves the step in flight and stops with a `Stopped` error.
@@ -119,7 +124,7 @@ def train(spec: Spec, *, progress_bar: bool = True, devices=None, restart: bool 
         multihost_utils.sync_global_devices("seqjax-restart")
     trainer = Trainer(spec, devices)
     with activate(trainer.mesh), _terminations() as terminated:
-        return _train(trainer, progress_bar, terminated)
+        return _train(trainer, progress_bar, terminated, on_eval)
 
 
 @contextlib.contextmanager
@@ -156,7 +161,7 @@ def _resume(trainer: Trainer, mngr, iterator, current: dict, log: MetricsLog, le
     return {**progress, "format": resume.FORMAT, "settings": current}
 
 
-def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event) -> TrainResult:
+def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event, on_eval: EvalHook | None = None) -> TrainResult:
     spec = trainer.spec
     meta, cfg = trainer.meta, spec.train
     lead = jax.process_index() == 0
@@ -188,7 +193,7 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event) ->
             report(*pending)
             pending, valid_loss = None, None
             if at_eval:
-                valid_loss = _evaluate(trainer, state, step, progress, log, bar, lead)
+                valid_loss = _evaluate(trainer, state, step, progress, log, bar, lead, on_eval)
             progress["step"] = step
             checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
             faults.reached("checkpoint.save")
@@ -205,6 +210,7 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event) ->
         if bar is not None:
             bar.close()
         mngr.close()
+        log.close()
     trainer.state = state
     return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
 
@@ -231,8 +237,8 @@ def _agreed(flag: bool, now: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.asarray([flag]))))
 
 
-def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLog, bar, lead: bool) -> float:
-    """Evaluate on the validation split, log it, track the best step and early stopping; the validation loss."""
+def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLog, bar, lead: bool, on_eval: EvalHook | None) -> float:
+    """Evaluate on the validation split, log it, track the best step and early stopping (and `on_eval`'s stop); the validation loss."""
     evaluation = trainer.evaluate(state.params)
     valid_loss = evaluation["loss"]
     log.write({"step": step, "split": "valid", **evaluation})
@@ -245,6 +251,8 @@ def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLo
         if patience and progress["bad_evals"] >= patience:
             progress["stopped_early"] = True
             _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
+    if on_eval is not None and on_eval(step, evaluation):
+        progress["stopped_early"] = True
     return valid_loss
 
 

@@ -1,4 +1,4 @@
-"""Training metrics: a JSON-lines log (resume-aware) and console lines under a progress bar."""
+"""Training metrics: a JSON-lines log (resume-aware), mirrored as TensorBoard events, and console lines under a progress bar."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import pathlib
 import time
 
 from seqjax import files
+from seqjax.train.tensorboard import FOLDER, EventLog
 
 
 class MetricsLog:
-    """Appends one JSON object per line; only the first process writes."""
+    """Appends one JSON object per line, and the same as TensorBoard events beside it; only the first process writes."""
 
     def __init__(self, path: pathlib.Path, *, enabled: bool = True):
         self.path = pathlib.Path(path)
         self.enabled = enabled
         self.started = time.time()
+        self.board: EventLog | None = None
 
     def truncate_after(self, step: int) -> None:
         """Drop lines logged after `step`, the checkpoint a resumed run restarts from."""
@@ -23,13 +25,29 @@ class MetricsLog:
             return
         kept = [json.dumps(r) for r in _records(self.path.read_text()) if r.get("step", 0) <= step]
         files.write_text(self.path, "".join(line + "\n" for line in kept))
+        self.close()
+        self._events()
 
     def write(self, record: dict) -> None:
         if not self.enabled:
             return
         record = {**record, "time": round(time.time() - self.started, 3)}
+        events = self._events()
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        events.add(record)
+
+    def _events(self) -> EventLog:
+        """The TensorBoard mirror, first rewritten from what the log already holds."""
+        if self.board is None:
+            self.board = EventLog(self.path.parent / FOLDER)
+            self.board.rebuild(read(self.path))
+        return self.board
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
 
 def _records(text: str) -> list[dict]:
