@@ -30,7 +30,7 @@ def preprocess(spec: Spec, *, progress_bar: bool = False) -> pathlib.Path:
     with _step(spec):
         from seqjax.preprocess import preprocess as run_preprocess
 
-        options = dict(seed=spec.seed, options=spec.preprocess, progress_bar=progress_bar)
+        options = dict(seed=spec.seed, options=spec.preprocess, progress_bar=progress_bar, view=spec.train.objective.view)
         distributed.lead_only("preprocess", lambda: run_preprocess(spec.data, spec.workpath, **options))
     return spec.paths.data
 

@@ -300,7 +300,7 @@ def test_pooling_that_does_not_exist_names_the_parameter(run):
     import seqjax
     from seqjax.spec import SpecError
 
-    with pytest.raises(SpecError, match=r"pooling = 'maxx': must be one of 'last', 'mean'"):
+    with pytest.raises(SpecError, match=r"pooling = 'maxx': must be one of 'last', 'mean', 'max', 'sum'"):
         seqjax.load(run).embed(pl.read_parquet(run.parent / "table.parquet").head(20), pooling="maxx")
 
 

@@ -1,6 +1,7 @@
 """Generate a synthetic long-format dataset whose next item is learnable from earlier items.
 
     python tools/generate_data.py data/example.parquet --sequences 2000 --seed 0
+    python tools/generate_data.py data/classify.parquet --labels data/classify-labels.parquet   # one label per sequence
 
 Columns: sequenceId, itemPosition (int64), event (string), channel (int64), amount, duration (float64).
 The process, fixed for every seed (the seed only draws samples):
@@ -88,6 +89,55 @@ def generate(sequences: int = 2000, seed: int = 0, min_length: int = 20, max_len
     )
 
 
+MARKERS = ("cart", "purchase")
+"""The two events whose order and place decide a labelled sequence's class; every sequence has each once."""
+
+
+def generate_labelled(sequences: int = 2000, seed: int = 0, min_length: int = 20, max_length: int = 120, noise: float = 0.05) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(items, labels): sequences of events and amounts with one label per sequence and a static `segment`.
+
+    Every sequence holds each marker event once, so counting events says nothing about the label. The
+    label is two bits: `order`, whether "cart" comes before "purchase" (flipped for segment "plus"),
+    and `late`, whether both happen in the last quarter of the sequence. Labels are "a".."d" for the
+    four (late, order) pairs; a fraction `noise` of them is redrawn at random.
+    """
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(min_length, 8), max_length + 1, size=sequences)
+    others = np.array([e for e in EVENTS if e not in MARKERS])
+    order, late = rng.integers(0, 2, sequences), rng.integers(0, 2, sequences)
+    plus = rng.random(sequences) < 0.5
+    ids, positions, events, amounts = [], [], [], []
+    for s, n in enumerate(lengths):
+        items = others[rng.integers(0, len(others), n)].astype(object)
+        cut = max(2, n // 4)
+        low, high = (n - cut, n) if late[s] else (0, n - cut)
+        i, j = np.sort(rng.choice(np.arange(low, high), 2, replace=False))
+        first = bool(order[s]) != bool(plus[s])  # "cart" first, as the segment has it
+        items[i], items[j] = MARKERS if first else MARKERS[::-1]
+        ids.append(np.full(n, s + 1000, np.int64))
+        positions.append(np.arange(n, dtype=np.int64))
+        events.append(items)
+        amounts.append(np.round(rng.gamma(2.0, 10.0, n), 2))
+    label = late * 2 + order
+    redraw = rng.random(sequences) < noise
+    label = np.where(redraw, rng.integers(0, 4, sequences), label)
+    items = pl.DataFrame({
+        "sequenceId": np.concatenate(ids), "itemPosition": np.concatenate(positions),
+        "event": pl.Series(np.concatenate(events).tolist(), dtype=pl.String), "amount": np.concatenate(amounts),
+    })  # fmt: skip
+    labels = pl.DataFrame({
+        "sequenceId": np.arange(sequences, dtype=np.int64) + 1000,
+        "label": pl.Series(np.array(list("abcd"))[label].tolist(), dtype=pl.String),
+        "segment": pl.Series(np.where(plus, "plus", "basic").tolist(), dtype=pl.String),
+    })  # fmt: skip
+    return items, labels
+
+
+def _write(frame: pl.DataFrame, path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(path) if path.suffix == ".csv" else frame.write_parquet(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=pathlib.Path, help="a .parquet or .csv file")
@@ -95,14 +145,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-length", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=120)
+    parser.add_argument("--labels", type=pathlib.Path, metavar="FILE", help="the labelled variant: items to OUTPUT, one label (and a static segment) per sequence to FILE")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    frame = generate(args.sequences, args.seed, args.min_length, args.max_length)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    if args.output.suffix == ".csv":
-        frame.write_csv(args.output)
+    if args.labels:
+        frame, labels = generate_labelled(args.sequences, args.seed, args.min_length, args.max_length)
+        _write(labels, args.labels)
     else:
-        frame.write_parquet(args.output)
+        frame = generate(args.sequences, args.seed, args.min_length, args.max_length)
+    _write(frame, args.output)
     seconds = time.perf_counter() - start
     print(f"{args.output}: {frame.height:,} rows, {args.sequences:,} sequences in {seconds:.2f} s")
 

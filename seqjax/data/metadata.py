@@ -79,6 +79,18 @@ class Metadata:
     splits: dict[str, SplitMeta]
     settings: dict = dataclasses.field(default_factory=dict)
     """What the folder was made from (the data spec, seed and input files); `fingerprint` is its digest."""
+    view: str = "windows"
+    """`windows` (of `context + 1` items) or `sequences` (whole sequences of up to `context` items, with labels)."""
+    labels: tuple[ColumnMeta, ...] = ()
+    """Whole sequences: the label columns (vocabularies and statistics of the train split)."""
+    statics: tuple[ColumnMeta, ...] = ()
+    """Whole sequences: the static features."""
+    label_counts: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    """Whole sequences: train sequences per id of each categorical label (for balanced class weights and baselines)."""
+    buckets: tuple[int, ...] = ()
+    """Whole sequences: the upper length of each length bucket, increasing."""
+    truncated: int = 0
+    """Whole sequences: sequences longer than `context` that were cut."""
     version: int = VERSION
 
     @property
@@ -95,7 +107,7 @@ class Metadata:
         return tuple(c for c in self.columns if not c.categorical)
 
     def column(self, name: str) -> ColumnMeta:
-        return next(c for c in self.columns if c.name == name)
+        return next(c for c in self.columns + self.labels + self.statics if c.name == name)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -103,9 +115,14 @@ class Metadata:
     @classmethod
     def from_json(cls, text: str) -> "Metadata":
         raw = json.loads(text)
-        columns = tuple(ColumnMeta(**{**c, "vocab": tuple(c["vocab"])}) for c in raw.pop("columns"))
+
+        def metas(key: str) -> tuple[ColumnMeta, ...]:
+            return tuple(ColumnMeta(**{**c, "vocab": tuple(c["vocab"])}) for c in raw.pop(key, ()))
+
+        columns, labels, statics = metas("columns"), metas("labels"), metas("statics")
+        raw["buckets"] = tuple(raw.get("buckets", ()))
         splits = {k: SplitMeta(**{**v, "files": tuple(v["files"]), "sizes": tuple(v.get("sizes", ()))}) for k, v in raw.pop("splits").items()}
-        return cls(columns=columns, splits=splits, **raw)
+        return cls(columns=columns, labels=labels, statics=statics, splits=splits, **raw)
 
     @classmethod
     def read(cls, data_dir: pathlib.Path) -> "Metadata":

@@ -69,6 +69,10 @@ def train_iterator(
     import grain
 
     rows = process_rows(global_batch, process_index, process_count) if rows is None else rows
+    if meta.view == "sequences":
+        from seqjax.data import sequences
+
+        return sequences.train_iterator(meta, data_dir, global_batch=global_batch, seed=seed, rows=rows)
     _check_rows(rows, global_batch)
     source = split_source(meta, data_dir, "train")
     if len(source) == 0:
@@ -117,11 +121,16 @@ def eval_batches(
     its `rows` of each (default: block `process_index` of `process_count` equal blocks).
     Each batch also carries `index`: the window's position in the split (-1 for padding).
     """
+    rows = process_rows(global_batch, process_index, process_count) if rows is None else rows
+    if meta.view == "sequences":
+        from seqjax.data import sequences
+
+        yield from sequences.eval_batches(meta, data_dir, split, global_batch=global_batch, limit=limit, rows=rows)
+        return
     source = split_source(meta, data_dir, split)
     total = len(source)
     if total == 0:
         return
-    rows = process_rows(global_batch, process_index, process_count) if rows is None else rows
     _check_rows(rows, global_batch)
     batches = -(-total // global_batch)
     if limit:

@@ -1,4 +1,4 @@
-"""The shard format: the only place that knows how windows are laid out on disk.
+"""The shard format: the only place that knows how windows and whole sequences are laid out on disk.
 
 Shards are ArrayRecord files, one window per record, so that a shuffled stream reads any window
 in tens of microseconds (a columnar format reads a whole row group per random access).
@@ -11,6 +11,14 @@ A window is a dict of numpy arrays (W = context + 1 items, C categorical and R r
   position  int64   [W]     original item position (-1 on padding)
   sequence  int64   []      row of the split's sequence table (the original sequence id)
 Shards hold N windows stacked along a leading axis.
+
+A whole-sequence record (objectives that read whole sequences) holds one sequence of n items:
+  cat [n, C], real [n, R], position [n]   its (kept) items
+  sequence    int64   []      row of the split's sequence table
+  label_cat   int32   [Lc]    categorical labels (ids as for categorical columns)
+  label_real  float32 [Lr]    real labels, standardised with train statistics
+  static_cat  int32   [Sc]    categorical static features
+  static_real float32 [Sr]    real static features, standardised
 """
 
 from __future__ import annotations
@@ -41,6 +49,45 @@ class Windows(NamedTuple):
 
 
 FIELDS = Windows._fields
+
+
+class Sequences(NamedTuple):
+    """A batch of B whole sequences, right-aligned and padded to the length L of their bucket."""
+
+    cat: Any
+    """int32 [B, L, C]"""
+    real: Any
+    """float32 [B, L, R]"""
+    mask: Any
+    """bool [B, L]: the item exists (False on left padding)"""
+    order: Any
+    """int32 [B, L]: index of the item in its (kept) sequence, 0 first; 0 on padding"""
+    sequence: Any
+    """int64 [B]: row of the split's sequence table (-1 for padding rows)"""
+    valid: Any
+    """bool [B]: a real sequence (False for rows that fill a batch)"""
+    label_cat: Any
+    label_real: Any
+    static_cat: Any
+    static_real: Any
+
+    @classmethod
+    def of(cls, arrays: Mapping[str, Any]) -> "Sequences":
+        return cls(**{name: arrays[name] for name in cls._fields})
+
+
+SEQUENCE_FIELDS = ("cat", "real", "position", "sequence", "label_cat", "label_real", "static_cat", "static_real")
+
+
+def write_records(path: pathlib.Path, records: list[dict[str, np.ndarray]]) -> None:
+    """Write whole-sequence records (one per sequence, any lengths) to an ArrayRecord file atomically."""
+    from array_record.python.array_record_module import ArrayRecordWriter
+
+    with files.atomic(path) as tmp:
+        writer = ArrayRecordWriter(str(tmp), "group_size:1,snappy")
+        for record in records:
+            writer.write(encode({k: np.asarray(record[k]) for k in SEQUENCE_FIELDS}))
+        writer.close()
 EXTENSION = "array_record"
 
 

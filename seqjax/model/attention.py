@@ -44,12 +44,12 @@ def rope(x_BLNK: jax.Array, positions_BL: jax.Array, base: float) -> jax.Array:
     return rotated.astype(x_BLNK.dtype)
 
 
-def attention_mask(query_slots_BL: jax.Array, key_valid_BS: jax.Array) -> jax.Array:
-    """[B, 1, L, S]: causal, never a padded key, but always the query itself (no empty rows)."""
+def attention_mask(query_slots_BL: jax.Array, key_valid_BS: jax.Array, causal: bool = True) -> jax.Array:
+    """[B, 1, L, S]: causal (unless not), never a padded key, but always the query itself (no empty rows)."""
     key_slots_S = jnp.arange(key_valid_BS.shape[1])
     q_BL1 = query_slots_BL[:, :, None]
-    causal_BLS = key_slots_S <= q_BL1
-    allowed_BLS = causal_BLS & (key_valid_BS[:, None, :] | (key_slots_S == q_BL1))
+    seen_BLS = key_slots_S <= q_BL1 if causal else jnp.ones((1, 1, key_valid_BS.shape[1]), bool)
+    allowed_BLS = seen_BLS & (key_valid_BS[:, None, :] | (key_slots_S == q_BL1))
     return allowed_BLS[:, None, :, :]
 
 
@@ -64,7 +64,9 @@ def padding_bias(valid_BS: jax.Array, length: int, dtype) -> jax.Array:
     return jnp.where(allowed_B1LS, 0.0, jnp.finfo(dtype).min / 2).astype(dtype)
 
 
-def fused_attention(q_BLHK: jax.Array, k_BLGK: jax.Array, v_BLGK: jax.Array, valid_BL: jax.Array, implementation: str | None = None) -> jax.Array | None:
+def fused_attention(
+    q_BLHK: jax.Array, k_BLGK: jax.Array, v_BLGK: jax.Array, valid_BL: jax.Array, implementation: str | None = None, causal: bool = True
+) -> jax.Array | None:
     """Causal attention over one window through cuDNN's fused (flash) kernel, or None where it does not apply.
 
     cuDNN takes causality as a flag and the padding as a bias (its sequence-length form assumes
@@ -80,7 +82,7 @@ def fused_attention(q_BLHK: jax.Array, k_BLGK: jax.Array, v_BLGK: jax.Array, val
         implementation = "cudnn"
     bias_B1LS = padding_bias(valid_BL, L, q_BLHK.dtype)
     try:
-        return jax.nn.dot_product_attention(q_BLHK, k_BLGK, v_BLGK, bias=bias_B1LS, is_causal=True, implementation=implementation)
+        return jax.nn.dot_product_attention(q_BLHK, k_BLGK, v_BLGK, bias=bias_B1LS, is_causal=causal, implementation=implementation)
     except (NotImplementedError, ValueError, RuntimeError):
         if implementation != "cudnn":
             raise
@@ -101,6 +103,7 @@ class Attention(nnx.Module):
         self.out = nnx.LinearGeneral((H, K), D, axis=(-2, -1), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
         self.rope_base = spec.rope_base if spec.position == Position.ROPE else None
+        self.causal = spec.encoder.causal
 
     def __call__(
         self,
@@ -126,10 +129,10 @@ class Attention(nnx.Module):
         else:
             cache = _write(cache, k_BLGK, v_BLGK, mask_BL)
             k_BSGK, v_BSGK, valid_BS, start = cache.k_BSGK, cache.v_BSGK, cache.mask_BS, cache.index - L
-        y_BLHK = fused_attention(q_BLHK, k_BSGK, v_BSGK, valid_BS) if cache is None else None
+        y_BLHK = fused_attention(q_BLHK, k_BSGK, v_BSGK, valid_BS, causal=self.causal) if cache is None else None
         if y_BLHK is None:
             slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
-            y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS))
+            y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS, self.causal))
         return self.dropout(self.out(y_BLHK), deterministic=deterministic), cache
 
 

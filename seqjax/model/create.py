@@ -11,9 +11,10 @@ from seqjax.model.sharding import check_divisible, param_shardings
 from seqjax.spec import ModelSpec
 
 
-def Model(spec: ModelSpec, meta: Metadata, targets: tuple[str, ...], *, rngs: nnx.Rngs) -> SequenceModel:
-    """The model `spec.encoder` describes, with one head per target column."""
-    return spec.encoder.build(spec, meta, tuple(targets), rngs=rngs)
+def Model(spec: ModelSpec, meta: Metadata, targets, *, rngs: nnx.Rngs) -> SequenceModel:
+    """The model `spec.encoder` describes, with one head per target column (`targets`: names of item columns,
+    read out per item, or a seqjax.model.heads.Readout)."""
+    return spec.encoder.build(spec, meta, targets, rngs=rngs)
 
 
 def _build(spec: ModelSpec, meta: Metadata, targets: tuple[str, ...], seed: int) -> SequenceModel:

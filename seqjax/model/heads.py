@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -17,10 +19,24 @@ NEVER = -1e9
 _kernel_init = nnx.initializers.lecun_normal()
 
 
-def target_columns(meta: Metadata, targets: tuple[str, ...]) -> tuple[ColumnMeta, ...]:
+@dataclasses.dataclass(frozen=True)
+class Readout:
+    """What a model returns: one head per target, per item (item columns) or per sequence (label columns:
+    the encoder's states are pooled and fused with the static features first)."""
+
+    targets: tuple[str, ...]
+    per_sequence: bool = False
+
+    @classmethod
+    def of(cls, targets: "tuple[str, ...] | Readout") -> "Readout":
+        """A tuple of target names reads out per item."""
+        return targets if isinstance(targets, Readout) else cls(tuple(targets))
+
+
+def target_columns(meta: Metadata, readout: Readout) -> tuple[ColumnMeta, ...]:
     """The metadata of each target column, in target order; fails naming targets that are not columns."""
-    check_targets(meta.columns, tuple(targets))
-    return tuple(meta.column(t) for t in targets)
+    check_targets(meta.labels if readout.per_sequence else meta.columns, readout.targets)
+    return tuple(meta.column(t) for t in readout.targets)
 
 
 class Heads(nnx.Module):

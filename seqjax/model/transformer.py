@@ -70,13 +70,17 @@ class Block(nnx.Module):
 
 
 class Transformer(SequenceModel):
-    """Pre-norm transformer blocks over multivariate items, causal unless `encoder.causal` is false."""
+    """Pre-norm transformer blocks over multivariate items, causal unless `encoder.causal` is false;
+    with `pooling = {kind = "cls"}` a learned token after the last item gives the sequence's vector."""
 
     def __init__(self, spec: ModelSpec, meta: Metadata, targets: tuple[str, ...], *, rngs: nnx.Rngs):
         super().__init__(spec, meta, targets)
         self.embed = Embedder(spec, meta, rngs=rngs)
         self.blocks = nnx.List([Block(spec, rngs=rngs) for _ in range(spec.layers)])
         self.norm = make_norm(spec, rngs)
+        self.cls = nnx.data(None)
+        if self.per_sequence and spec.pooling.kind == "cls":
+            self.cls = nnx.Param(nnx.with_partitioning(nnx.initializers.normal(0.02), ("embed",))(rngs.params(), (spec.dim,)))
         self.make_heads(rngs)
 
     def encode(self, cat_BLC, real_BLR, mask_BL, positions_BL, cache: list[KVCache] | None, *, deterministic: bool):
@@ -84,6 +88,11 @@ class Transformer(SequenceModel):
         if cache is not None and len(cache) != len(self.blocks):
             raise ValueError(f"cache has {len(cache)} layers, the model has {len(self.blocks)}")
         x_BLD = constrain(self.embed(cat_BLC, real_BLR, positions_BL, deterministic=deterministic), ACTIVATION)
+        if self.cls is not None:  # a learned token after the last item: every item is before it, so it sees them all
+            B = x_BLD.shape[0]
+            x_BLD = jnp.concatenate([x_BLD, jnp.broadcast_to(self.cls[...].astype(x_BLD.dtype), (B, 1, x_BLD.shape[-1]))], axis=1)
+            mask_BL = jnp.concatenate([mask_BL, jnp.ones((B, 1), bool)], axis=1)
+            positions_BL = jnp.concatenate([positions_BL, positions_BL[:, -1:] + 1], axis=1)
         if cache is None and self.spec.remat:
             for block in self.blocks:
                 x_BLD = _rematerialized(block, x_BLD, positions_BL, mask_BL, deterministic)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqjax.data.metadata import RESERVED
+from seqjax.data.metadata import RESERVED, UNKNOWN
 
 EPSILON = 1e-15
 """Probabilities are clipped to [EPSILON, 1] in log losses, so a confident mistake costs a large finite amount."""
@@ -20,14 +20,14 @@ EPSILON = 1e-15
 def classification(labels: np.ndarray, probs: np.ndarray, prior: np.ndarray) -> dict[str, float]:
     """Metrics of [N] label ids against [N, V] predicted probabilities, and of the baseline whose
     probabilities are the train class frequencies `prior` [V] (it predicts the most frequent class)."""
-    predicted = np.argmax(probs, axis=1)
-    baseline = np.full_like(labels, int(np.argmax(prior)))
+    predicted = np.argmax(probs[:, RESERVED:], axis=1) + RESERVED  # the user's classes only
+    baseline = np.full_like(labels, int(np.argmax(prior[RESERVED:])) + RESERVED)
     out = _labels_metrics(labels, predicted, probs.shape[1])
     out["log_loss"] = log_loss(labels, probs)
     base = _labels_metrics(labels, baseline, probs.shape[1])
     out.update({f"baseline_{k}": v for k, v in base.items()})
     out["baseline_log_loss"] = log_loss(labels, np.broadcast_to(prior, probs.shape))
-    classes = np.flatnonzero(prior > 0)
+    classes = np.flatnonzero(prior[RESERVED:] > 0) + RESERVED
     if len(classes) == 2:  # binary: the probability of the second class ranks the sequences
         positive = classes[1]
         out["roc_auc"] = roc_auc(labels == positive, probs[:, positive])
@@ -38,7 +38,7 @@ def classification(labels: np.ndarray, probs: np.ndarray, prior: np.ndarray) -> 
 def _labels_metrics(labels: np.ndarray, predicted: np.ndarray, vocab: int) -> dict[str, float]:
     classes = np.arange(RESERVED, vocab)
     present = [c for c in classes if np.any(labels == c)]
-    correct = predicted == labels
+    correct = (predicted == labels) & (labels != UNKNOWN)
     recalls = [float(np.mean(correct[labels == c])) for c in present]
     f1s = []
     for c in set(present) | set(int(p) for p in np.unique(predicted) if p >= RESERVED):

@@ -46,6 +46,8 @@ class Job:
     """The bucket's slice of every split's target ranges."""
     table_index: dict[str, np.ndarray]
     """split -> int64 [sequences] row of each sequence in the split's sequence table."""
+    per_sequence: write.PerSequenceArrays | None = None
+    """Whole sequences: the bucket's encoded labels and static features; None writes windows."""
 
 
 def count(buckets: int, workers: int, rows: int, columns: int) -> int:
@@ -84,7 +86,7 @@ def learn(job: Job, table: read.Table | None = None) -> vocab.Part:
     """Distinct values and exact sums over the bucket's train rows."""
     table = load(job) if table is None else table
     train = table.unsort(split.train_rows(job.ranges, table.starts))
-    return vocab.learn_part(job.spec, table.frame, train)
+    return vocab.learn_part(job.spec.columns, table.frame, train)
 
 
 def write_bucket(job: Job, columns: tuple[ColumnMeta, ...], table: read.Table | None = None) -> dict[str, write.Written]:
@@ -97,6 +99,12 @@ def write_bucket(job: Job, columns: tuple[ColumnMeta, ...], table: read.Table | 
     out = {}
     for name in SPLITS:
         a, b = job.ranges[name]
+        if job.per_sequence is not None:
+            members = np.flatnonzero(b > a)
+            out[name] = write.write_sequence_split(
+                job.folder, name, members, rows, job.per_sequence, job.table_index[name], spec=spec, bucket=job.bucket
+            )
+            continue
         plan = windows.plan(a, b, spec.context, spec.window_stride, once=name != "train")
         out[name] = write.write_split(
             job.folder,

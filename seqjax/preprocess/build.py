@@ -29,27 +29,29 @@ from seqjax import files as files_module
 from seqjax import fingerprints
 from seqjax import spec as spec_module
 from seqjax.data.metadata import SPLITS, VERSION, Metadata, SplitMeta
-from seqjax.preprocess import bucket, read, split, vocab, write
+from seqjax.preprocess import bucket, read, sequences, split, vocab, write
 from seqjax.spec import DataSpec, PreprocessSpec
 
 
-def settings(spec: DataSpec, seed: int, files: list[pathlib.Path] | None, workdir: pathlib.Path) -> dict:
+def settings(spec: DataSpec, seed: int, files: list[pathlib.Path] | None, workdir: pathlib.Path, view: str = "windows") -> dict:
     """Everything the output depends on: the data spec, the seed, the input files' identities, the format version.
 
     Paths are relative to the workdir, so a project folder moved as a whole keeps its preprocessed data.
     `files` None leaves the inputs out (when they cannot be found, only the settings can be compared).
     """
     data = spec_module.to_dict(spec)
-    data["input"] = os.path.relpath(spec.input, workdir)
-    out = {"data": data, "seed": seed, "version": VERSION}
+    for key in ("input", "labels", "static_input"):
+        if data[key]:
+            data[key] = os.path.relpath(data[key], workdir)
+    out = {"data": data, "seed": seed, "version": VERSION, "view": view}
     if files is not None:
         out["files"] = [[os.path.relpath(path, workdir), *rest] for path, *rest in fingerprints.file_identities(files)]
     return out
 
 
-def fingerprint(spec: DataSpec, seed: int, files: list[pathlib.Path], workdir: pathlib.Path) -> str:
+def fingerprint(spec: DataSpec, seed: int, files: list[pathlib.Path], workdir: pathlib.Path, view: str = "windows") -> str:
     """sha256 of `settings`."""
-    return fingerprints.digest(settings(spec, seed, files, workdir))
+    return fingerprints.digest(settings(spec, seed, files, workdir, view))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -75,12 +77,15 @@ def build_folder(
     files: list[pathlib.Path],
     options: PreprocessSpec = PreprocessSpec(),
     progress_bar: bool = False,
+    view: str = "windows",
 ) -> tuple[Metadata, Summary]:
-    """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist).
+    """Write shards, sequence tables and metadata.json for `spec` into `folder` (which must exist): windows,
+    or with `view = "sequences"` one record per whole sequence with its labels and static features.
     With `progress_bar`, a bar counts the rows of each bucket as it is learned from and written."""
     start = time.perf_counter()
     source = spec.input
-    recorded = settings(spec, seed, files, folder.parent)
+    recorded = settings(spec, seed, files, folder.parent, view)
+    original = files
     lazy, dtypes = read.scan(spec, files, source)
     scratch = folder / ".scratch"
     if any(f.suffix == ".csv" for f in files):  # parse csv once; every later pass reads parquet
@@ -92,9 +97,10 @@ def build_folder(
     ids, lengths = read.sequence_lengths(spec, lazy, source)
     read_seconds = time.perf_counter() - start
 
-    ranges = split.split_ranges(spec.split, ids, lengths, seed)
+    whole = sequences.prepare(spec, ids, lengths, original, seed) if view == "sequences" else None
+    ranges = whole.ranges if whole else split.split_ranges(spec.split, ids, lengths, seed)
     buckets = bucket.count(options.buckets, options.workers, rows, len(spec.columns))
-    jobs = _jobs(spec, folder, files, ids, lengths, ranges, buckets)
+    jobs = _jobs(spec, folder, files, ids, lengths, ranges, buckets, whole.arrays if whole else None)
     workers = min(options.workers, len(jobs))
     bar = _bar(progress_bar, 2 * rows)
     try:
@@ -105,7 +111,8 @@ def build_folder(
     splits = {}
     for name in SPLITS:
         used = ranges[name][1] > ranges[name][0]
-        write.write_sequences(folder, name, ids.filter(used))
+        kept = np.minimum(lengths[used], spec.max_length) if whole else None
+        write.write_sequences(folder, name, ids.filter(used), kept)
         parts = [w[name] for w in written]
         splits[name] = SplitMeta(
             files=tuple(f for p in parts for f in p.files),
@@ -115,7 +122,7 @@ def build_folder(
             targets=sum(p.targets for p in parts),
         )
     shutil.rmtree(scratch, ignore_errors=True)
-    if not splits["train"].windows:
+    if not splits["train"].windows and whole is None:
         single = int(np.sum(lengths == 1))
         raise read.PreprocessError(
             f"{source}: the training split has no windows ({single:,} of {len(lengths):,} sequences have a single item, which leaves "
@@ -128,11 +135,12 @@ def build_folder(
         position_column=spec.position_column,
         id_dtype=dtypes[spec.id_column],
         columns=columns,
-        context=spec.context,
+        context=spec.max_length if whole else spec.context,
         stride=spec.window_stride,
         format=spec.format.value,
         rows=rows,
         splits=splits,
+        **(whole.metadata(lengths) if whole else {}),
     )
     files_module.write_text(folder / "metadata.json", metadata.to_json())
     seconds = time.perf_counter() - start
@@ -143,7 +151,7 @@ def build_folder(
     return metadata, summary
 
 
-def _jobs(spec: DataSpec, folder: pathlib.Path, files, ids, lengths: np.ndarray, ranges: split.Ranges, buckets: int) -> list[bucket.Job]:
+def _jobs(spec: DataSpec, folder: pathlib.Path, files, ids, lengths: np.ndarray, ranges: split.Ranges, buckets: int, per=None) -> list[bucket.Job]:
     """One job per non-empty bucket, each with its slice of the per-sequence tables."""
     # a split's sequence table lists the sequences that have windows in it, in ascending id order
     table_index = {name: np.cumsum(b > a) - 1 for name, (a, b) in ranges.items()}
@@ -160,6 +168,7 @@ def _jobs(spec: DataSpec, folder: pathlib.Path, files, ids, lengths: np.ndarray,
             lengths=lengths[s0:s1],
             ranges={name: (a[s0:s1], b[s0:s1]) for name, (a, b) in ranges.items()},
             table_index={name: index[s0:s1] for name, index in table_index.items()},
+            per_sequence=None if per is None else per.rows(slice(s0, s1)),
         )
         for k, (s0, s1) in enumerate(cuts)
     ]
@@ -190,16 +199,16 @@ def _run_buckets(spec: DataSpec, jobs: list[bucket.Job], dtypes: dict[str, str],
     start = time.perf_counter()
     if len(jobs) == 1:  # keep the one table in memory between the two steps
         table = bucket.load(jobs[0])
-        columns = vocab.finish(spec, tick(jobs[0], bucket.learn(jobs[0], table)), dtypes)
+        columns = vocab.finish(spec.columns, tick(jobs[0], bucket.learn(jobs[0], table)), dtypes)
         learned = time.perf_counter() - start
         return columns, [tick(jobs[0], bucket.write_bucket(jobs[0], columns, table))], learned
     if workers == 1:
-        columns = vocab.finish(spec, functools.reduce(operator.add, (tick(job, bucket.learn(job)) for job in jobs)), dtypes)
+        columns = vocab.finish(spec.columns, functools.reduce(operator.add, (tick(job, bucket.learn(job)) for job in jobs)), dtypes)
         learned = time.perf_counter() - start
         return columns, [tick(job, bucket.write_bucket(job, columns)) for job in jobs], learned
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        columns = vocab.finish(spec, functools.reduce(operator.add, _in_order(pool, bucket.learn, jobs, tick)), dtypes)
+        columns = vocab.finish(spec.columns, functools.reduce(operator.add, _in_order(pool, bucket.learn, jobs, tick)), dtypes)
         learned = time.perf_counter() - start
         return columns, _in_order(pool, functools.partial(bucket.write_bucket, columns=columns), jobs, tick), learned
     finally:

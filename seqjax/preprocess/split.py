@@ -66,18 +66,29 @@ def _cuts(fractions: tuple[float, ...], count: np.ndarray | int) -> list:
     return [np.minimum(np.floor(c * np.asarray(count) + 0.5).astype(np.int64), count) for c in cumulative]
 
 
-def by_sequence(ids: pl.Series, lengths: np.ndarray, fractions: tuple[float, ...], seed: int) -> Ranges:
-    """Whole sequences to one split: rank sequences by a seeded id hash, cut by the fractions."""
-    count = len(lengths)
+def sequence_codes(ids: pl.Series, fractions: tuple[float, ...], seed: int) -> np.ndarray:
+    """int8 [sequences]: the split (index into SPLITS) of each sequence, by a seeded id hash cut by the fractions."""
+    count = len(ids)
     rank = np.empty(count, np.int64)
     rank[np.argsort(id_hash(ids, seed), kind="stable")] = np.arange(count)
     cuts = _cuts(fractions, count)
     cuts[1] = max(int(cuts[1]), 1)  # the train split is never empty
-    ranges = {}
-    for k, name in enumerate(SPLITS):
-        inside = (rank >= cuts[k]) & (rank < max(int(cuts[k + 1]), int(cuts[k])))
-        ranges[name] = (np.where(inside, 1, 0).astype(np.int64), np.where(inside, lengths, 0).astype(np.int64))
-    return ranges
+    codes = np.full(count, -1, np.int8)
+    for k in range(len(SPLITS)):
+        codes[(rank >= cuts[k]) & (rank < max(int(cuts[k + 1]), int(cuts[k])))] = k
+    return codes
+
+
+def members(codes: np.ndarray, lengths: np.ndarray, first: int = 1) -> Ranges:
+    """Whole sequences to the split their code names: rows [first, length) of each are its split's."""
+    return {
+        name: (np.where(codes == k, first, 0).astype(np.int64), np.where(codes == k, lengths, 0).astype(np.int64)) for k, name in enumerate(SPLITS)
+    }
+
+
+def by_sequence(ids: pl.Series, lengths: np.ndarray, fractions: tuple[float, ...], seed: int) -> Ranges:
+    """Whole sequences to one split: rank sequences by a seeded id hash, cut by the fractions."""
+    return members(sequence_codes(ids, fractions, seed), lengths)
 
 
 def by_time(lengths: np.ndarray, fractions: tuple[float, ...]) -> Ranges:

@@ -17,7 +17,7 @@ import polars as pl
 
 from seqjax.data.metadata import RESERVED, UNKNOWN, ColumnMeta
 from seqjax.preprocess.read import PreprocessError
-from seqjax.spec import ColumnKind, ColumnSpec, DataSpec
+from seqjax.spec import ColumnKind, ColumnSpec
 
 _SCALE = 1126
 """A finite double is an integer times 2**e with e >= -1074 (>= -1126 leaves room): sums times 2**1126 are integers."""
@@ -117,11 +117,11 @@ class IdentifierWarning(UserWarning):
     """A categorical column has more distinct values than its vocabulary keeps."""
 
 
-def learn_part(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray) -> Part:
-    """Distinct values and exact sums over the rows marked in `train` only."""
+def learn_part(columns: tuple[ColumnSpec, ...], frame: pl.DataFrame, train: np.ndarray) -> Part:
+    """Distinct values and exact sums of `columns` over the rows marked in `train` only."""
     rows = frame.filter(pl.Series(train))
     values, moments = {}, {}
-    for column in spec.columns:
+    for column in columns:
         if column.kind == ColumnKind.CATEGORICAL:
             counts = rows[column.name].value_counts(name="count")
             values[column.name] = counts.rename({column.name: "value"}).with_columns(pl.col("count").cast(pl.Int64))
@@ -148,10 +148,10 @@ def vocabulary(column: ColumnSpec, counts: pl.DataFrame, rows: int) -> tuple:
     return tuple(kept["value"].sort().to_list())  # plain JSON-ready Python values
 
 
-def finish(spec: DataSpec, part: Part, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
-    """A ColumnMeta per feature column from the merged parts: vocabularies sorted, statistics rounded once."""
+def finish(columns: tuple[ColumnSpec, ...], part: Part, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
+    """A ColumnMeta per column from the merged parts: vocabularies sorted, statistics rounded once."""
     metas = []
-    for column in spec.columns:
+    for column in columns:
         dtype = dtypes[column.name]
         if column.kind == ColumnKind.CATEGORICAL:
             vocab = vocabulary(column, part.values[column.name], part.rows)
@@ -162,9 +162,9 @@ def finish(spec: DataSpec, part: Part, dtypes: dict[str, str]) -> tuple[ColumnMe
     return tuple(metas)
 
 
-def learn(spec: DataSpec, frame: pl.DataFrame, train: np.ndarray, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
-    """A ColumnMeta per feature column, from the rows marked in `train` only."""
-    return finish(spec, learn_part(spec, frame, train), dtypes)
+def learn(columns: tuple[ColumnSpec, ...], frame: pl.DataFrame, train: np.ndarray, dtypes: dict[str, str]) -> tuple[ColumnMeta, ...]:
+    """A ColumnMeta per column, from the rows marked in `train` only."""
+    return finish(columns, learn_part(columns, frame, train), dtypes)
 
 
 def encode_categorical(values: pl.Series, meta: ColumnMeta) -> np.ndarray:

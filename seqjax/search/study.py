@@ -22,7 +22,7 @@ from typing import Iterator
 import optuna
 
 from seqjax.spec import Spec
-from seqjax.spec.search import SearchSpec, Sampler
+from seqjax.spec.search import Sampler, SearchSpec
 
 COUNTED = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 

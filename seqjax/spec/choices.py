@@ -71,8 +71,12 @@ class InferMode(enum.StrEnum):
 
 
 class Pooling(enum.StrEnum):
+    """Parameter-free poolings of per-item states (embeddings of next-item models)."""
+
     LAST = "last"
     MEAN = "mean"
+    MAX = "max"
+    SUM = "sum"
 
 
 def fail(key: str, value: Any, allowed: str) -> typing.NoReturn:

@@ -173,12 +173,17 @@ def spec_from_dict(table: dict, origin: str = "spec") -> Spec:
 
 
 def resolve_paths(spec: Spec, base: pathlib.Path) -> Spec:
-    """Make relative `data.input` and `workdir` absolute against the spec's folder."""
+    """Make relative paths (`data.input`, `data.labels`, `data.static_input`, `infer.*`, `workdir`) absolute against the spec's folder."""
 
     def absolute(p: str) -> str:
         return p if pathlib.Path(p).is_absolute() else str((base / p).resolve())
 
-    data = dataclasses.replace(spec.data, input=absolute(spec.data.input))
+    data = dataclasses.replace(
+        spec.data,
+        input=absolute(spec.data.input),
+        labels=absolute(spec.data.labels) if spec.data.labels else "",
+        static_input=absolute(spec.data.static_input) if spec.data.static_input else "",
+    )
     infer = dataclasses.replace(
         spec.infer, input=absolute(spec.infer.input) if spec.infer.input else "", output=absolute(spec.infer.output) if spec.infer.output else ""
     )

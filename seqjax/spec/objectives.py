@@ -28,6 +28,8 @@ class NextObjective:
     """Predict every item of a window from the items before it (teacher forcing)."""
 
     kind: Literal["next"] = "next"
+    view = "windows"
+    """Preprocessing writes windows of `data.context + 1` items."""
 
     def check(self, spec: "Spec") -> None:
         """What the spec alone can tell: the targets are item columns, and the model can run `infer.mode`."""
@@ -47,4 +49,57 @@ class NextObjective:
         return NextItem(meta, train.targets, train.weights)
 
 
-ObjectiveSpec = NextObjective
+SEQUENCE_MODES = (InferMode.PREDICT, InferMode.PROBABILITIES, InferMode.EMBED)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SequenceObjective:
+    """One answer per sequence (its labels), from the whole sequence and its static features."""
+
+    kind: Literal["sequence"] = "sequence"
+    balance: tuple[str, ...] = ()
+    """Categorical targets whose classes are weighted inversely to their train frequency ("balanced")."""
+    class_weights: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    """Explicit class weights per categorical target: {target = {class value = weight}}; unnamed classes weigh 1."""
+    real_loss: Literal["mse", "huber"] = "mse"
+    """Loss of real targets (standardised): squared error, or Huber with `huber_delta`."""
+    huber_delta: float = 1.0
+
+    view = "sequences"
+    """Preprocessing writes whole sequences (up to `data.max_length` items) with their labels."""
+
+    def __post_init__(self):
+        if self.huber_delta <= 0:
+            raise SpecError(f"train.objective.huber_delta = {self.huber_delta}: must be positive")
+        for target, weights in self.class_weights.items():
+            for value, weight in weights.items():
+                if weight < 0:
+                    raise SpecError(f"train.objective.class_weights.{target}.{value} = {weight}: must be 0 or positive")
+
+    def check(self, spec: "Spec") -> None:
+        """Labels are given, targets are label columns, and the modes are the ones a per-sequence model has."""
+        data, targets = spec.data, list(spec.train.targets)
+        if not data.labels:
+            raise SpecError("data.labels = '': train.objective 'sequence' needs a labels table (one row per sequence with the targets)")
+        items = [c.name for c in data.columns]
+        declared = {c.name: c.kind for c in data.label_columns}
+        for target in targets:
+            if target in items:
+                raise SpecError(f"train.targets = {targets!r}: {target!r} is an item column; the 'sequence' objective predicts label columns")
+            if declared and target not in declared:
+                raise SpecError(f"train.targets = {targets!r}: {target!r} is not a label column; label columns are {list(declared)}{_suggest(target, declared)}")
+        for name in (*self.balance, *self.class_weights):
+            if name not in targets or (declared and declared[name] != ColumnKind.CATEGORICAL):
+                raise SpecError(f"train.objective: class weights for {name!r}: must name a categorical target; targets are {targets}")
+        if spec.data.split.by != "sequence":
+            raise SpecError(f"data.split.by = {spec.data.split.by.value!r}: the 'sequence' objective splits whole sequences (by = 'sequence', or the labels' split column)")
+        if spec.infer.mode not in SEQUENCE_MODES:
+            raise SpecError(f"infer.mode = {spec.infer.mode.value!r}: the 'sequence' objective offers {[m.value for m in SEQUENCE_MODES]}")
+
+    def build(self, meta, train):
+        from seqjax.objective.sequence import SequenceTargets
+
+        return SequenceTargets(meta, train, self)
+
+
+ObjectiveSpec = NextObjective | SequenceObjective

@@ -21,6 +21,7 @@ from seqjax.spec.choices import (
 )
 from seqjax.spec.choices import fail as _fail
 from seqjax.spec.encoders import Encoder, LastPooling, PoolingSpec, TransformerEncoder
+from seqjax.spec.encoders import check as check_encoder
 from seqjax.spec.objectives import NextObjective, ObjectiveSpec
 from seqjax.spec.search import SearchSpec
 from seqjax.workdir import Workdir
@@ -77,7 +78,26 @@ class DataSpec:
     format: ShardFormat = ShardFormat.ARRAYRECORD
     """Shard file format: `arrayrecord` (random access, the default) or `parquet`."""
     shard_windows: int = 65536
-    """Windows per shard file."""
+    """Windows (or sequences) per shard file."""
+    labels: str = ""
+    """A table of one row per sequence: the id column and label columns (and optionally `split_column`, static features)."""
+    label_columns: tuple[ColumnSpec, ...] = ()
+    """The labels table's columns to predict; empty: all its columns but the id, the split column and static features,
+    strings, booleans and integers categorical, floats real."""
+    static: tuple[ColumnSpec, ...] = ()
+    """Features of a whole sequence: found in `static_input`, else the labels table, else the item table (constant within each sequence)."""
+    static_input: str = ""
+    """A table of one row per sequence with static features (optional)."""
+    split_column: str = "split"
+    """A column of the labels table holding `train`, `valid` or `test` per sequence (an official split); used when present."""
+    max_length: int = 256
+    """Whole sequences (objectives that read them): at most this many items each; longer ones are cut."""
+    truncate: Literal["last", "first"] = "last"
+    """Which items a sequence longer than `max_length` keeps: its last ones (the most recent) or its first ones."""
+    buckets: tuple[int, ...] = ()
+    """Whole sequences: batches come from length buckets with these upper boundaries (items); empty derives them from length quantiles."""
+    bucket_count: int = 4
+    """Whole sequences: buckets derived from the train split's length quantiles when `buckets` is empty."""
 
     def __post_init__(self):
         if self.context < 1:
@@ -94,6 +114,19 @@ class DataSpec:
                 _fail("data.columns", name, "each column may appear only once")
             if name in (self.id_column, self.position_column):
                 _fail("data.columns", name, f"must not repeat the id or position column ({self.id_column}, {self.position_column})")
+        for label in self.label_columns:
+            if label.name in names:
+                _fail("data.label_columns", label.name, "is also an item column (data.columns); a label is one value per sequence")
+        statics = [c.name for c in self.static]
+        for name in statics:
+            if statics.count(name) > 1 or name in [c.name for c in self.label_columns]:
+                _fail("data.static", name, "each static feature may appear only once, and not as a label column")
+        if self.max_length < 1:
+            _fail("data.max_length", self.max_length, "must be at least 1")
+        if list(self.buckets) != sorted(set(self.buckets)) or any(b < 1 for b in self.buckets):
+            _fail("data.buckets", list(self.buckets), "must be increasing positive lengths")
+        if self.bucket_count < 1:
+            _fail("data.bucket_count", self.bucket_count, "must be at least 1")
 
     @property
     def window_stride(self) -> int:
@@ -470,6 +503,7 @@ class Spec:
 
     def __post_init__(self):
         self.train.objective.check(self)
+        check_encoder(self.model, self.train.objective.kind)
         self.mesh.check(self.model, self.train.batch_size)
         layers = self.model.layers
         if not -1 <= self.infer.embed.layer < layers:

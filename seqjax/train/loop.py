@@ -54,7 +54,7 @@ class Trainer:
 
         self.spec = spec
         self.meta, self.data_dir = spec.paths.metadata(), spec.paths.data
-        check_current(spec.data, spec.seed, self.meta, self.data_dir)
+        check_current(spec.data, spec.seed, self.meta, self.data_dir, spec.train.objective.view)
         self.mesh = make_mesh(spec.mesh, devices)
         spec.mesh.check(spec.model, spec.train.batch_size, tuple(self.mesh.shape.values()))
         self.batch_sharding = batch_sharding(self.mesh)
@@ -173,11 +173,13 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event, on
     step = progress["step"]
     has_valid = meta.splits["valid"].windows > 0
     bar = _progress(progress_bar and lead, step, cfg.steps)
-    report = StepReporter(log, bar, trainer.schedule, cfg.log_every, cfg.batch_size * meta.context, step)
+    report = StepReporter(log, bar, trainer.schedule, cfg.log_every, step)
     pending = None
     try:
         while step < cfg.steps and not progress["stopped_early"]:
-            batch = trainer.device_batch(next(iterator), cfg.batch_size)
+            host = next(iterator)
+            report.count(host["mask"][:, 1:].size if meta.view == "windows" else int(host["mask"].sum()))  # items (windows: padding too)
+            batch = trainer.device_batch(host, cfg.batch_size)
             state, metrics = trainer.train_step(state, trainer.rest, batch)
             step += 1
             faults.reached("train.step")
@@ -259,9 +261,13 @@ def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLo
 class StepReporter:
     """Turns a finished step's metrics into a NaN check, the progress bar and a log line every `every` steps."""
 
-    def __init__(self, log: MetricsLog, bar, schedule, every: int, tokens_per_step: int, step: int):
-        self.log, self.bar, self.schedule, self.every, self.tokens_per_step = log, bar, schedule, every, tokens_per_step
-        self.mark = (step, time.perf_counter())
+    def __init__(self, log: MetricsLog, bar, schedule, every: int, step: int):
+        self.log, self.bar, self.schedule, self.every = log, bar, schedule, every
+        self.mark, self.tokens = (step, time.perf_counter()), 0
+
+    def count(self, tokens: int) -> None:
+        """Items this process read for the next step (global: times the processes)."""
+        self.tokens += tokens * jax.process_count()
 
     def __call__(self, step: int, metrics: dict) -> None:
         values = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -272,8 +278,8 @@ class StepReporter:
             self.bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
         if step % self.every == 0:
             now = time.perf_counter()
-            rate = self.tokens_per_step * (step - self.mark[0]) / max(now - self.mark[1], 1e-9)
-            self.mark = (step, now)
+            rate = self.tokens / max(now - self.mark[1], 1e-9)
+            self.mark, self.tokens = (step, now), 0
             self.log.write({"step": step, "split": "train", "lr": float(self.schedule(step - 1)), "tokens_per_s": round(rate, 1), **values})
 
 
