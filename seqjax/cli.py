@@ -54,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
         if name == "infer":
             command.add_argument("--input", metavar="PATH", help="new long-format data (file, folder or glob) instead of a split; same as --set infer.input=PATH")
             command.add_argument("--mode", choices=[m.value for m in InferMode], help="same as --set infer.mode=MODE")
+            command.add_argument("--static", metavar="PATH", help="static features of the --input sequences (one row per sequence); same as --set infer.static=PATH")
     _other_commands(commands, output)
     return root
 
@@ -80,6 +81,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
         overrides.append(f"infer.input={json.dumps(os.path.abspath(args.input))}")
     if getattr(args, "mode", None):
         overrides.append(f"infer.mode={json.dumps(args.mode)}")
+    if getattr(args, "static", None):
+        overrides.append(f"infer.static={json.dumps(os.path.abspath(args.static))}")
     return overrides
 
 
@@ -141,8 +144,9 @@ def _execute_other(args: argparse.Namespace) -> None:
 
 def _say_trained(result) -> None:
     if distributed.is_lead():
-        text = f"trained to step {result.step}; best validation loss {result.best_loss} at step {result.best_step}"
-        console.say(text, event="trained", step=result.step, best_step=result.best_step, best_loss=result.best_loss)
+        best = f"best {result.select} {result.best_value:.6g}" if result.best_value is not None else "no validation"
+        text = f"trained to step {result.step}; {best} at step {result.best_step}"
+        console.say(text, event="trained", step=result.step, best_step=result.best_step, best_loss=result.best_loss, best_value=result.best_value)
 
 
 def _run_outputs(spec) -> dict:

@@ -348,7 +348,7 @@ def test_data_and_checkpoints_of_another_format_version_say_what_to_run(run, cap
         record = json.loads(progress.read_text())
         progress.write_text(json.dumps({**record, "format": 0}))
     line = fails(capsys, "train", str(run), "--no-progress", "--set", "train.steps=6")
-    assert "checkpoints of format 0, this seqjax resumes format 1" in line and "--restart" in line
+    assert "checkpoints of format 0, this seqjax resumes format 2" in line and "--restart" in line
     assert "checkpoints of format 0" in fails(capsys, "infer", str(run), "--no-progress")
 
 

@@ -16,10 +16,11 @@ import numpy as np
 import polars as pl
 from flax import nnx
 
-from seqjax.infer import forward, inputs, modes
+from seqjax.infer import forward, inputs, modes, sequences
 from seqjax.infer.functions import Functions, bucket_sizes  # noqa: F401 (bucket_sizes: part of this module's API)
 from seqjax.infer.restore import restore_params, spec_of
-from seqjax.infer.sources import Source, encoded_source
+from seqjax.infer.sources import encoded_source
+from seqjax.model.heads import Readout
 from seqjax.spec import EmbedSpec, InferMode, Pooling, Sampling, Spec, SpecError
 
 
@@ -37,7 +38,7 @@ class Predictor:
         graphdef, abstract = abstract_model(spec.model, self.meta, self.objective.readout, mesh, spec.seed)
         params_abstract, rest = nnx.split_state(abstract, nnx.Param, ...)
         params, self.step = restore_params(spec, params_abstract, self.meta)
-        net = forward.Network(graphdef, rest, self.meta, self.objective.readout, spec.model.dim)
+        net = forward.Network(graphdef, rest, self.meta, Readout.of(self.objective.readout).targets, spec.model.dim)
         self.functions = Functions(net, params, mesh, spec.infer.batch_size)
 
     @property
@@ -54,25 +55,30 @@ class Predictor:
 
     # ------------------------------------------------------------------ the Python API over frames
 
-    def source(self, frame) -> Source:
-        """Windows of a long-format polars/pandas frame, encoded with the training metadata."""
-        encoded = inputs.encode(self.meta, frame, "frame")
+    def source(self, frame, static=None, where: str = "frame"):
+        """A long-format polars/pandas frame encoded with the training metadata: windows, or whole sequences
+        with their static features (from `static`, a table or its path, else constant columns of `frame`)."""
+        encoded = inputs.encode(self.meta, frame, where)
         inputs.warn_unseen(encoded.unseen)
+        if self.objective.view == "sequences":
+            return sequences.encoded_source(self.meta, encoded, sequences.statics_of(self.meta, frame, static, where))
         return encoded_source(self.meta, encoded)
 
-    def run(self, frame, job: modes.Job) -> pl.DataFrame:
+    def run(self, frame, job: modes.Job, static=None) -> pl.DataFrame:
         """One job over a frame, as one polars frame."""
         job.check(self.objective, self.spec.model.layers)
-        results = list(modes.frames(self.functions, self.objective, self.source(frame), job))
+        results = list(modes.frames(self.functions, self.objective, self.source(frame, static), job))
         return pl.concat(results) if results else modes.empty(self.functions, self.objective, job)
 
-    def predict(self, frame) -> pl.DataFrame:
-        """The next item after each sequence (position = last + 1), one column per target."""
-        return self.run(frame, modes.Job(mode=InferMode.PREDICT))
+    def predict(self, frame, static=None) -> pl.DataFrame:
+        """Next-item models: the item after each sequence (position = last + 1), one column per target.
+        Sequence models: each sequence's targets (static features from `static`, else from `frame`)."""
+        return self.run(frame, modes.Job(mode=InferMode.PREDICT), static)
 
-    def probabilities(self, frame) -> pl.DataFrame:
-        """For the next item after each sequence: `<target>=<class value>` probability columns per categorical target."""
-        return self.run(frame, modes.Job(mode=InferMode.PROBABILITIES))
+    def probabilities(self, frame, static=None) -> pl.DataFrame:
+        """`<target>=<class value>` probability columns per categorical target: of the item after each sequence,
+        or of each sequence's label."""
+        return self.run(frame, modes.Job(mode=InferMode.PROBABILITIES), static)
 
     def generate(
         self, frame, steps: int | None = None, *, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, seed: int = 0, cached: bool = True
@@ -84,11 +90,12 @@ class Predictor:
         sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         return self.run(frame, modes.Job(mode=InferMode.GENERATE, steps=steps, sampling=sampling, cached=cached))
 
-    def embed(self, frame, layer: int = -1, pooling: str = "last", per: str = "sequence") -> pl.DataFrame:
-        """One float32 vector per sequence (its last window) or per window, from block `layer` (-1: final normed state)."""
+    def embed(self, frame, layer: int = -1, pooling: str = "last", per: str = "sequence", static=None) -> pl.DataFrame:
+        """One float32 vector per sequence (its last window) or per window, from block `layer` (-1: final normed state);
+        of a sequence model, what its heads read (`layer`, `pooling` and `per` do not apply)."""
         if pooling not in set(Pooling):
             raise SpecError(f"pooling = {pooling!r}: must be one of {', '.join(repr(p.value) for p in Pooling)}")
-        return self.run(frame, modes.Job(mode=InferMode.EMBED, embed=EmbedSpec(layer=layer, pooling=Pooling(pooling), per=per)))
+        return self.run(frame, modes.Job(mode=InferMode.EMBED, embed=EmbedSpec(layer=layer, pooling=Pooling(pooling), per=per)), static)
 
 
 def load(path: str | pathlib.Path, *, devices=None) -> Predictor:

@@ -57,11 +57,32 @@ def _last(outputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
     return {k: v[:, -1] for k, v in outputs.items()}
 
 
+def sequence_functions(predictor: Predictor) -> dict[str, tuple]:
+    """A sequence objective's functions: `sequence` (one output per sequence) and `embed` (what its heads read), over
+    right-aligned batches of any length up to `context` (symbolic b and n)."""
+    shared, meta = predictor.functions, predictor.meta
+    rebuild = _rebuilder(shared.params)
+    b, n = jax.export.symbolic_shape("b, n", constraints=(f"n <= {meta.context}",))
+    C, R = len(meta.categorical), len(meta.real)
+    Sc, Sr = sum(c.categorical for c in meta.statics), sum(not c.categorical for c in meta.statics)
+    args = (
+        jax.ShapeDtypeStruct((b, n, C), jnp.int32), jax.ShapeDtypeStruct((b, n, R), jnp.float32), jax.ShapeDtypeStruct((b, n), jnp.bool_),
+        jax.ShapeDtypeStruct((b, n), jnp.int32), jax.ShapeDtypeStruct((b, Sc), jnp.int32), jax.ShapeDtypeStruct((b, Sr), jnp.float32),
+    )  # fmt: skip
+
+    def on_weights(fn):
+        return lambda weights, *rest: fn(rebuild(weights), *rest)
+
+    return {"sequence": (on_weights(shared.pure("sequence")), args), "embed": (on_weights(shared.pure("sequence_embed")), args)}
+
+
 def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
     """name -> (function of (weights, ...), abstract arguments after the weights).
 
     next, embed and generate are the very functions inference compiles (predictor.functions.pure).
     """
+    if predictor.objective.view == "sequences":
+        return sequence_functions(predictor)
     shared = predictor.functions
     net, rebuild = shared.net, _rebuilder(shared.params)
     meta, embed_spec = predictor.meta, spec.infer.embed
@@ -108,8 +129,46 @@ def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
     return fns
 
 
+def describe_sequences(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
+    """model.json of a sequence objective."""
+    meta = predictor.meta
+
+    def columns(metas):
+        return {
+            "categorical": [{"name": c.name, "dtype": c.dtype, "vocab": list(c.vocab)} for c in metas if c.categorical],
+            "real": [{"name": c.name, "mean": c.mean, "std": c.std} for c in metas if not c.categorical],
+        }
+
+    inputs_ = "(weights, cat [b, n, C] int32, real [b, n, R] float32, mask [b, n] bool, order [b, n] int32, static_cat [b, Sc] int32, static_real [b, Sr] float32)"
+    return {
+        "format_version": FORMAT_VERSION,
+        "objective": "sequence",
+        "platforms": [jax.default_backend()],
+        "checkpoint_step": predictor.step,
+        "max_length": meta.context,
+        "id_column": meta.id_column,
+        "reserved_ids": {"padding": 0, "unknown": 1, "first_class": 2},
+        "columns": columns(meta.columns),
+        "labels": columns(meta.labels),
+        "statics": columns(meta.statics),
+        "targets": list(predictor.functions.net.targets),
+        "inputs": {
+            "note": "sequences are right-aligned: the last slot holds the last item, shorter sequences are left-padded (mask false, cat 0, "
+            "real 0, order 0); order is the item's index in its sequence (0 first); n <= max_length; ids are vocab index + 2 (1 for "
+            "unseen values); reals are (x - mean) / std with the columns' statistics",
+        },
+        "functions": {
+            "sequence": inputs_ + " -> {predicted: {target: class id or standardised value [b]}, probabilities: {categorical target: [b, V]}}",
+            "embed": inputs_ + f" -> float32 [b, {spec.model.dim}]: what the heads read",
+        },
+        "files": {name: f"{name}.jax" for name in names} | {"weights": "weights.npz", "metadata": "metadata.json"},
+    }
+
+
 def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
     """model.json: everything a caller needs besides jax and numpy."""
+    if predictor.objective.view == "sequences":
+        return describe_sequences(predictor, spec, names)
     meta = predictor.meta
     window = {"cat": ["b", meta.context, len(meta.categorical), "int32"], "real": ["b", meta.context, len(meta.real), "float32"], "mask": ["b", meta.context, "bool"]}
     info = {

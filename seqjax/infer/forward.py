@@ -77,6 +77,18 @@ def item_outputs(
     return decode_outputs(net, outputs, probabilities=probabilities)
 
 
+def sequence_outputs(net: Network, params: nnx.State, cat_BLC, real_BLR, mask_BL, order_BL, static_cat_BS, static_real_BS) -> dict:
+    """One output per sequence: `decode_outputs` of [B] ids or values ([B, V] probabilities)."""
+    model = net.model(params)
+    outputs, _ = model(cat_BLC, real_BLR, mask_BL, order_BL, static_cat_BS=static_cat_BS, static_real_BS=static_real_BS)
+    return decode_outputs(net, outputs)
+
+
+def sequence_embedding(net: Network, params: nnx.State, cat_BLC, real_BLR, mask_BL, order_BL, static_cat_BS, static_real_BS) -> jax.Array:
+    """float32 [B, D]: what the per-sequence heads read (the pooled states fused with the static features)."""
+    return net.model(params).sequence_vector(cat_BLC, real_BLR, mask_BL, order_BL, static_cat_BS, static_real_BS)
+
+
 def hidden_at(model: SequenceModel, layer: int, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> jax.Array:
     """float32 x_BLD: block `layer`'s output (the residual stream), or the final normed state for -1."""
     if layer == -1:

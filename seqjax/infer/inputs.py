@@ -51,7 +51,7 @@ class Encoded:
 
 
 @contextlib.contextmanager
-def _input_errors():
+def input_errors():
     """The checks are preprocessing's (seqjax.preprocess.read); here their failures are InputErrors."""
     try:
         yield
@@ -92,9 +92,15 @@ def _unconvertible(frame) -> str:
     return "the pandas frame"
 
 
+def read_table(pattern: str) -> pl.DataFrame:
+    """All columns of a parquet/csv file, folder or glob (a table of one row per sequence)."""
+    with input_errors():
+        return read.collect(read.scan_files(read.input_files(pattern), pattern), pattern)
+
+
 def read_input(meta: Metadata, pattern: str) -> pl.DataFrame:
     """The used columns of a parquet/csv file, folder or glob, checked and cast like `encode` does."""
-    with _input_errors():
+    with input_errors():
         lazy, _ = read.prepare(meta, read.scan_files(read.input_files(pattern), pattern, meta), pattern, categorical_dtypes=False)
         return read.collect(lazy, pattern)
 
@@ -119,12 +125,12 @@ def _as_stored(column: ColumnMeta, values: pl.Series, source: str) -> pl.Series:
 
 def encode(meta: Metadata, frame, source: str = "input") -> Encoded:
     """Validate, sort and encode a long-format frame with the training vocabularies and statistics."""
-    with _input_errors():
+    with input_errors():
         lazy, _ = read.prepare(meta, as_polars(frame, source, read.used_columns(meta)).lazy(), source, categorical_dtypes=False)
         read.validate(meta, lazy, source)
         table = read.read_bucket(meta, lazy, None, None, source)
     features = table.frame.with_columns([_as_stored(c, table.frame[c.name], source) for c in meta.categorical])
-    with _input_errors():
+    with input_errors():
         cat, real = vocab.encode(features, meta.columns)
     unseen = {}
     for k, column in enumerate(meta.categorical):

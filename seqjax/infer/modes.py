@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 import polars as pl
 
-from seqjax.infer import forward, writers
+from seqjax.infer import forward, sequences, writers
 from seqjax.infer.functions import Functions
 from seqjax.infer.inputs import InputError
 from seqjax.infer.sources import Chunk, Source, rechunk
@@ -53,14 +53,17 @@ class Job:
     def check(self, objective, layers: int) -> None:
         """Fail before any work when the model cannot do this job."""
         objective.check_mode(self.mode)
-        if self.mode == InferMode.EMBED:
+        if self.mode == InferMode.EMBED and objective.view == "windows":
             forward.check_layer(self.embed.layer, layers)
             if self.embed.per not in ("sequence", "window"):
                 raise SpecError(f"infer.embed.per = {self.embed.per!r}: must be 'sequence' or 'window'")
 
 
-def frames(functions: Functions, objective, source: Source, job: Job, *, quality=None, bar=None) -> Iterator[pl.DataFrame]:
-    """Result frames, one per chunk of windows."""
+def frames(functions: Functions, objective, source, job: Job, *, quality=None, bar=None) -> Iterator[pl.DataFrame]:
+    """Result frames, one per chunk of windows (or one of all sequences, for a sequence objective)."""
+    if objective.view == "sequences":
+        yield from sequences.frames(functions, objective, source, job, quality=quality, bar=bar)
+        return
     _check_room(source, job)
     last_only = not job.per_window and (not source.known_last or not job.next_item)
     size = functions.buckets[-1]
@@ -121,6 +124,8 @@ def _chunk(functions: Functions, objective, source: Source, job: Job, chunk: Chu
 def empty(functions: Functions, objective, job: Job) -> pl.DataFrame:
     """A result frame with no rows: the columns the job writes."""
     meta, net = objective.meta, functions.net
+    if objective.view == "sequences":
+        return sequences.empty(meta, objective, job, net.dim)
     ids, none = pl.Series([], dtype=pl.Int64), np.zeros(0, np.int64)
     if job.mode == InferMode.EMBED:
         return writers.embed_frame(meta, ids, none, none if job.per_window else None, np.zeros((0, net.dim), np.float32))

@@ -9,9 +9,9 @@ import jax
 
 from seqjax import files
 from seqjax.files import write_json
-from seqjax.infer import inputs, modes
+from seqjax.infer import inputs, modes, sequences
 from seqjax.infer.api import Predictor
-from seqjax.infer.sources import Source, encoded_source, split_source
+from seqjax.infer.sources import encoded_source, split_source
 from seqjax.infer.writers import PartWriter
 from seqjax.spec import InferMode, Spec
 
@@ -30,13 +30,18 @@ def source_name(spec: Spec) -> str:
     return inputs.input_name(spec.infer.input) if spec.infer.input else spec.infer.split
 
 
-def source_of(spec: Spec, predictor: Predictor) -> Source:
-    """The windows to infer on: new data when `infer.input` is set, else the split."""
+def source_of(spec: Spec, predictor: Predictor):
+    """The windows (or whole sequences) to infer on: new data when `infer.input` is set, else the split."""
+    whole = predictor.objective.view == "sequences"
     if spec.infer.input:
+        if whole:
+            return predictor.source(inputs.read_table(spec.infer.input), spec.infer.static or None, spec.infer.input)
         frame = inputs.read_input(predictor.meta, spec.infer.input)
         encoded = inputs.encode(predictor.meta, frame, spec.infer.input)
         inputs.warn_unseen(encoded.unseen)
         return encoded_source(predictor.meta, encoded)
+    if whole:
+        return sequences.split_source(predictor.meta, spec.paths.data, spec.infer.split)
     return split_source(predictor.meta, spec.paths.data, spec.infer.split)
 
 
@@ -59,7 +64,9 @@ def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Pre
     predictor = predictor or Predictor(spec, devices=devices)
     job.check(predictor.objective, spec.model.layers)
     source = source_of(spec, predictor)
-    quality = predictor.objective.quality() if job.mode == InferMode.PREDICT and source.known_last else None
+    quality = None
+    if job.mode == InferMode.PREDICT and source.known_last:
+        quality = sequences.Quality(predictor.objective) if predictor.objective.view == "sequences" else predictor.objective.quality()
     writer = PartWriter(path, enabled=lead)
     bar = _bar(progress_bar and lead, job, source)
     try:
@@ -75,15 +82,15 @@ def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Pre
     summary = quality.summary() if quality is not None else {}
     if quality is not None and lead:
         report = {"checkpoint_step": predictor.step, "split": name, "rows": writer.rows, "targets": summary}
-        write_json(report, path.parent / f"{name}-quality.json")
+        write_json(report, path.with_name(f"{path.stem}-quality.json"))
     return InferResult(path, job.mode, writer.rows, summary)
 
 
-def _bar(enabled: bool, job: modes.Job, source: Source):
+def _bar(enabled: bool, job: modes.Job, source):
     if not enabled:
         return None
     from tqdm import tqdm
 
-    per_window = job.per_window or (job.next_item and source.known_last)
+    per_window = not isinstance(source, sequences.SequenceSource) and (job.per_window or (job.next_item and source.known_last))
     total, unit = (source.counts[0], "window") if per_window else (source.counts[1], "sequence")
     return tqdm(total=total, desc=job.mode.value, unit=unit, dynamic_ncols=True, mininterval=1.0)

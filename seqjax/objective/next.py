@@ -35,6 +35,7 @@ class NextItem:
 
     modes = frozenset(InferMode)
     batch_type = Windows
+    view = "windows"
 
     def __init__(self, meta: Metadata, targets: tuple[str, ...], weights: dict[str, float]):
         self.meta = meta

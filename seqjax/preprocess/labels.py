@@ -59,9 +59,8 @@ def label_columns(spec: DataSpec, table: pl.DataFrame) -> tuple[ColumnSpec, ...]
     return found
 
 
-def _align(table: pl.DataFrame, spec: DataSpec, ids: pl.Series, source: str, what: str) -> pl.DataFrame:
+def align(table: pl.DataFrame, ident: str, ids: pl.Series, source: str, what: str) -> pl.DataFrame:
     """The table's rows in the order of `ids`, after checking its id column for nulls and repeats."""
-    ident = spec.id_column
     if ident not in table.columns:
         raise PreprocessError(f"{source}: has no id column {ident!r}; columns: {table.columns}")
     if table[ident].null_count():
@@ -105,7 +104,7 @@ def _split(labels: pl.DataFrame, spec: DataSpec) -> np.ndarray | None:
 def _statics(spec: DataSpec, ids: pl.Series, labels: pl.DataFrame, files: list[pathlib.Path]) -> pl.DataFrame:
     """Each static feature from the first table that has it (constant within each sequence in the item table)."""
     out = {}
-    extra = _align(_table(spec.static_input, "static features"), spec, ids, spec.static_input, "static features") if spec.static_input else None
+    extra = align(_table(spec.static_input, "static features"), spec.id_column, ids, spec.static_input, "static features") if spec.static_input else None
     items = read.scan_files(files, spec.input)
     for column in spec.static:
         if extra is not None and column.name in extra.columns:
@@ -126,12 +125,16 @@ def _statics(spec: DataSpec, ids: pl.Series, labels: pl.DataFrame, files: list[p
 
 
 def _constant(spec: DataSpec, items: pl.LazyFrame, name: str, ids: pl.Series) -> pl.Series:
-    """A static feature kept in the item table: its value in each sequence, which must be the same on every row."""
-    ident = spec.id_column
-    per = read.collect(items.group_by(ident).agg(pl.col(name).n_unique().alias("n"), pl.col(name).first().alias(name)), spec.input)
+    return constant(items, spec.id_column, name, ids, spec.input)
+
+
+def constant(items: pl.LazyFrame, ident: str, name: str, ids: pl.Series, source: str) -> pl.Series:
+    """A static feature kept in the item table: its value in each sequence (aligned with `ids`), which must be
+    the same on every row of the sequence."""
+    per = read.collect(items.group_by(ident).agg(pl.col(name).n_unique().alias("n"), pl.col(name).first().alias(name)), source)
     varying = per.filter(pl.col("n") > 1)
     if varying.height:
-        raise PreprocessError(f"{spec.input}: static feature {name!r} varies within sequence {varying.sort(ident)[ident][0]!r}; a static feature has one value per sequence")
+        raise PreprocessError(f"{source}: static feature {name!r} varies within sequence {varying.sort(ident)[ident][0]!r}; a static feature has one value per sequence")
     return pl.DataFrame({ident: ids}).join(per.with_columns(pl.col(ident).cast(ids.dtype)), on=ident, how="left", maintain_order="left")[name]
 
 
@@ -144,7 +147,7 @@ def read_per_sequence(spec: DataSpec, ids: pl.Series, files: list[pathlib.Path])
             raise PreprocessError(f"{spec.labels}: label column {column.name!r} not found; columns: {table.columns}")
         if column.kind == ColumnKind.REAL and not table.schema[column.name].is_numeric():
             raise PreprocessError(f"{spec.labels}: real label {column.name!r} has dtype {table.schema[column.name]}; allowed: numbers")
-    labels = _align(table, spec, ids, spec.labels, "a label")
+    labels = align(table, spec.id_column, ids, spec.labels, "a label")
     _nulls(labels, [c.name for c in columns], ids, spec.labels, "label")
     statics = _statics(spec, ids, labels, files)
     casts = [pl.col(c.name).cast(pl.Float64) for c in columns if c.kind == ColumnKind.REAL]

@@ -185,7 +185,10 @@ def resolve_paths(spec: Spec, base: pathlib.Path) -> Spec:
         static_input=absolute(spec.data.static_input) if spec.data.static_input else "",
     )
     infer = dataclasses.replace(
-        spec.infer, input=absolute(spec.infer.input) if spec.infer.input else "", output=absolute(spec.infer.output) if spec.infer.output else ""
+        spec.infer,
+        input=absolute(spec.infer.input) if spec.infer.input else "",
+        static=absolute(spec.infer.static) if spec.infer.static else "",
+        output=absolute(spec.infer.output) if spec.infer.output else "",
     )
     return dataclasses.replace(spec, data=data, infer=infer, workdir=absolute(spec.workdir))
 

@@ -20,10 +20,12 @@ from seqjax.spec.choices import (
     SplitBy,
 )
 from seqjax.spec.choices import fail as _fail
+from seqjax.spec.choices import suggest as _suggest
 from seqjax.spec.encoders import Encoder, LastPooling, PoolingSpec, TransformerEncoder
 from seqjax.spec.encoders import check as check_encoder
 from seqjax.spec.objectives import NextObjective, ObjectiveSpec
 from seqjax.spec.search import SearchSpec
+from seqjax.train.select import parse as parse_select
 from seqjax.workdir import Workdir
 
 
@@ -302,7 +304,11 @@ class TrainSpec:
     log_every: int = 50
     """Steps between training-loss lines in metrics.jsonl and TensorBoard."""
     early_stopping: EarlyStopping = EarlyStopping()
-    """Stop when the validation loss stops improving."""
+    """Stop when the selected validation figure (`select`) stops improving."""
+    select: str = "valid.loss"
+    """The validation figure that picks the best checkpoint and drives early stopping: `valid.loss`, `valid.<metric>`
+    (mean over targets, e.g. `valid.accuracy`) or `valid.targets.<target>.<metric>`; metrics loss, log_loss, mae,
+    rmse, accuracy, balanced_accuracy, macro_f1, roc_auc, r2."""
 
     def __post_init__(self):
         for key in ("batch_size", "steps", "accumulate", "eval_every", "log_every"):
@@ -312,6 +318,12 @@ class TrainSpec:
             _fail("train.targets", [], "needs at least one target column")
         if self.batch_size % self.accumulate:
             _fail("train.accumulate", self.accumulate, f"must divide train.batch_size ({self.batch_size})")
+        try:
+            target, _ = parse_select(self.select)
+        except ValueError as error:
+            _fail("train.select", self.select, str(error))
+        if target is not None and target not in self.targets:
+            _fail("train.select", self.select, f"{target!r} is not a target; targets are {list(self.targets)}{_suggest(target, self.targets)}")
         for name, weight in self.weights.items():
             if name not in self.targets:
                 _fail(f"train.weights.{name}", weight, f"names no target; targets are {list(self.targets)}")
@@ -419,6 +431,9 @@ class InferSpec:
     """Which preprocessed split to read when no `input` is given."""
     input: str = ""
     """Raw long-format data (file, folder or glob) to infer on instead of a split; stored vocabularies and statistics apply."""
+    static: str = ""
+    """Sequence objectives on new data: a table of one row per sequence with its static features (else they are
+    read from constant columns of the input)."""
     output: str = ""
     """Where results go; default `workdir/predictions/<split>.<format>` for predict on a split, else `workdir/predictions/<mode>-<split or input name>.<format>`."""
     format: OutputFormat = OutputFormat.PARQUET

@@ -11,7 +11,8 @@ import orbax.checkpoint as ocp
 
 from seqjax.spec import CheckpointSpec
 
-VALID_LOSS = "valid_loss"
+SCORE = "score"
+"""The selected validation figure of a checkpoint, lower is better (seqjax.train.select.score)."""
 
 # Replicas write disjoint slices of an array in parallel only where a slice is large: for small
 # arrays the per-shape slicing programs cost more to compile than the parallel write saves.
@@ -21,8 +22,8 @@ ocp.type_handlers.register_type_handler(
 
 
 def manager(directory: pathlib.Path, spec: CheckpointSpec | None = None, *, read_only: bool = False) -> ocp.CheckpointManager:
-    """Latest `keep` checkpoints plus the one with the lowest validation loss are preserved."""
-    policies = [ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m[VALID_LOSS], reverse=True, n=1, keep_checkpoints_without_metrics=False)]
+    """Latest `keep` checkpoints plus the one with the best selected validation figure are preserved."""
+    policies = [ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m[SCORE], reverse=True, n=1, keep_checkpoints_without_metrics=False)]
     if spec is not None:
         policies.append(ocp.checkpoint_managers.LatestN(spec.keep))
     options = ocp.CheckpointManagerOptions(
@@ -34,14 +35,14 @@ def manager(directory: pathlib.Path, spec: CheckpointSpec | None = None, *, read
     return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state: Any, iterator: Any, progress: dict, valid_loss: float | None) -> None:
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, iterator: Any, progress: dict, score: float | None) -> None:
     """Save asynchronously; arrays are copied off the devices before this returns."""
     import grain
 
     args = {"state": ocp.args.StandardSave(state), "progress": ocp.args.JsonSave(progress)}
     if iterator is not None:
         args["data"] = grain.checkpoint.CheckpointSave(iterator)
-    metrics = {VALID_LOSS: valid_loss} if valid_loss is not None else None
+    metrics = {SCORE: score} if score is not None else None
     mngr.save(step, args=ocp.args.Composite(**args), metrics=metrics, force=True)
 
 

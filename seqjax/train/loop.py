@@ -19,7 +19,7 @@ from seqjax import faults, files
 from seqjax.data import pipeline
 from seqjax.errors import RunError, Stopped
 from seqjax.spec import Spec, SpecError
-from seqjax.train import checkpoint, resume
+from seqjax.train import checkpoint, resume, select
 from seqjax.train import step as steps
 from seqjax.train.metrics import MetricsLog, describe_eval
 
@@ -33,7 +33,11 @@ class TrainResult:
     step: int
     best_step: int | None
     best_loss: float | None
+    """The validation loss at the best step."""
     stopped_early: bool
+    best_value: float | None = None
+    """The selected figure (`train.select`) at the best step."""
+    select: str = "valid.loss"
 
 
 def checkpoint_dir(spec: Spec) -> pathlib.Path:
@@ -151,7 +155,7 @@ def _resume(trainer: Trainer, mngr, iterator, current: dict, log: MetricsLog, le
         return checkpoint.restore(mngr, step, trainer.state, iterator)
 
     found = resume.newest_intact(list(mngr.all_steps()), load, directory)
-    fresh = {"step": 0, "best_step": None, "best_loss": None, "bad_evals": 0, "stopped_early": False}
+    fresh = {"step": 0, "best_step": None, "best_loss": None, "best_value": None, "best_score": None, "bad_evals": 0, "stopped_early": False}
     progress = fresh if found is None else found[1][1]
     if found is not None:
         trainer.state = found[1][0]
@@ -193,11 +197,11 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event, on
             if not (at_eval or at_save):
                 continue
             report(*pending)
-            pending, valid_loss = None, None
+            pending, score = None, None
             if at_eval:
-                valid_loss = _evaluate(trainer, state, step, progress, log, bar, lead, on_eval)
+                score = _evaluate(trainer, state, step, progress, log, bar, lead, on_eval)
             progress["step"] = step
-            checkpoint.save(mngr, step, state, iterator, dict(progress), valid_loss)
+            checkpoint.save(mngr, step, state, iterator, dict(progress), score)
             faults.reached("checkpoint.save")
             if stopping:
                 mngr.wait_until_finished()
@@ -214,7 +218,7 @@ def _train(trainer: Trainer, progress_bar: bool, terminated: threading.Event, on
         mngr.close()
         log.close()
     trainer.state = state
-    return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"])
+    return TrainResult(step, progress["best_step"], progress["best_loss"], progress["stopped_early"], progress["best_value"], spec.train.select)
 
 
 def _close_after_failure(mngr, spec: Spec, lead: bool) -> None:
@@ -240,22 +244,24 @@ def _agreed(flag: bool, now: bool) -> bool:
 
 
 def _evaluate(trainer: Trainer, state, step: int, progress: dict, log: MetricsLog, bar, lead: bool, on_eval: EvalHook | None) -> float:
-    """Evaluate on the validation split, log it, track the best step and early stopping (and `on_eval`'s stop); the validation loss."""
+    """Evaluate on the validation split, log it, track the best step by `train.select` and early stopping (and
+    `on_eval`'s stop); the selected figure as a score (lower is better), which picks the best checkpoint."""
     evaluation = trainer.evaluate(state.params)
-    valid_loss = evaluation["loss"]
+    chosen = trainer.spec.train.select
+    score = select.score(evaluation, chosen)
     log.write({"step": step, "split": "valid", **evaluation})
     _say(bar, lead, describe_eval(step, evaluation))
-    if progress["best_loss"] is None or valid_loss < progress["best_loss"]:
-        progress.update(best_step=step, best_loss=valid_loss, bad_evals=0)
+    if progress["best_score"] is None or score < progress["best_score"]:
+        progress.update(best_step=step, best_loss=evaluation["loss"], best_value=select.value(evaluation, chosen), best_score=score, bad_evals=0)
     else:
         progress["bad_evals"] += 1
         patience = trainer.spec.train.early_stopping.patience
         if patience and progress["bad_evals"] >= patience:
             progress["stopped_early"] = True
-            _say(bar, lead, f"early stopping at step {step}: no better validation loss in {patience} evaluations")
+            _say(bar, lead, f"early stopping at step {step}: no better {chosen} in {patience} evaluations")
     if on_eval is not None and on_eval(step, evaluation):
         progress["stopped_early"] = True
-    return valid_loss
+    return score
 
 
 class StepReporter:

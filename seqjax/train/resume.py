@@ -18,7 +18,7 @@ from seqjax.data.metadata import Metadata
 from seqjax.errors import RunError, UserError
 from seqjax.spec import Spec, to_dict
 
-FORMAT = 1
+FORMAT = 2
 """Version of what a checkpoint holds; checkpoints of another version are not resumed."""
 
 RESTART = "run `seqjax train SPEC --restart` to start over (it deletes the checkpoints), or use another workdir"
