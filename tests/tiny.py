@@ -84,3 +84,59 @@ def train_losses(run_dir: pathlib.Path) -> list[float]:
 def temporaries(root: pathlib.Path) -> list[str]:
     """Temporary files and folders left under `root` (seqjax's and Orbax's)."""
     return [str(p) for p in root.rglob("*") if ".tmp-" in p.name or ".old-" in p.name or "orbax-checkpoint-tmp" in p.name]
+
+
+SEQUENCE_SPEC = """
+name = "tiny-sequences"
+seed = 0
+workdir = "run"
+
+[data]
+input = "items.parquet"
+columns = [
+  {{ name = "event", kind = "categorical" }},
+  {{ name = "amount", kind = "real" }},
+]
+labels = "labels.parquet"
+static = [{{ name = "segment", kind = "categorical" }}]
+max_length = 24
+buckets = {buckets}
+
+[model]
+dim = 16
+layers = 1
+heads = 2
+encoder = {encoder}
+pooling = {pooling}
+
+[train]
+objective = {{ kind = "sequence" }}
+targets = ["label"]
+batch_size = 8
+steps = {steps}
+optimizer = {{ lr = 3e-3 }}
+schedule = {{ kind = "constant" }}
+eval_every = {every}
+log_every = 2
+
+[checkpoint]
+every = {every}
+keep = 2
+
+[infer]
+batch_size = 8
+"""
+
+
+def write_sequence_experiment(
+    folder: pathlib.Path, *, steps: int = 6, every: int = 3, sequences: int = 60, encoder: str = '{ kind = "transformer" }',
+    pooling: str = '{ kind = "mean" }', buckets: str = "[8, 16]",
+) -> pathlib.Path:
+    """A generated labelled table (items, labels with a static segment) and a sequence-objective spec beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    items, labels = generator().generate_labelled(sequences, 0, 4, 30)
+    items.write_parquet(folder / "items.parquet")
+    labels.write_parquet(folder / "labels.parquet")
+    path = folder / "spec.toml"
+    path.write_text(SEQUENCE_SPEC.format(steps=steps, every=every, encoder=encoder, pooling=pooling, buckets=buckets))
+    return path
