@@ -95,9 +95,12 @@ class Attention(nnx.Module):
         dtype = jnp.dtype(str(spec.dtype))
 
         # One matmul makes queries, keys and values: per kv group, its H/G query heads, then its key and value.
-        init = nnx.with_partitioning(_kernel_init, ("embed", "kv_heads", "qkv", "head_dim"))
+        xavier = spec.block_init == "xavier"
+        qkv_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
+        out_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
+        init = nnx.with_partitioning(qkv_init, ("embed", "kv_heads", "qkv", "head_dim"))
         self.qkv = nnx.LinearGeneral(D, (G, H // G + 2, K), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
-        init = nnx.with_partitioning(_kernel_init, ("heads", "head_dim", "embed"))
+        init = nnx.with_partitioning(out_init, ("heads", "head_dim", "embed"))
         self.out = nnx.LinearGeneral((H, K), D, axis=(-2, -1), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
         self.rope_base = spec.rope_base if spec.position == Position.ROPE else None

@@ -22,9 +22,12 @@ class FeedForward(nnx.Module):
 
         self.gated = spec.mlp == Mlp.SWIGLU
         # One matmul makes both SwiGLU branches (gate, then linear); GELU has one branch.
-        init = nnx.with_partitioning(_kernel_init, ("embed", "branch", "mlp"))
+        xavier = spec.block_init == "xavier"
+        up_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
+        down_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
+        init = nnx.with_partitioning(up_init, ("embed", "branch", "mlp"))
         self.up = nnx.LinearGeneral(D, (2 if self.gated else 1, F), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
-        init = nnx.with_partitioning(_kernel_init, ("mlp", "embed"))
+        init = nnx.with_partitioning(down_init, ("mlp", "embed"))
         self.down = nnx.Linear(F, D, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
 
