@@ -53,6 +53,8 @@ class Embedder(nnx.Module):
         self.dtype = dtype
         self.concat = spec.input == "concat"
         self.multiplier = spec.embed_multiplier
+        self.position_multiplier = spec.position_multiplier
+        self.real_multiplier = spec.real_multiplier
         n = len(meta.categorical) + len(meta.real)
         widths = [spec.dim] * len(meta.categorical)
         if self.concat:
@@ -77,7 +79,7 @@ class Embedder(nnx.Module):
                 self.real = nnx.Linear(len(meta.real), spec.dim, use_bias=spec.real_bias, dtype=dtype, kernel_init=init, bias_init=bias, rngs=rngs)
         self.learned = nnx.data(None)
         if spec.position == Position.LEARNED:
-            init = nnx.with_partitioning(nnx.initializers.normal(0.02), ("position", "embed"))
+            init = nnx.with_partitioning(nnx.initializers.normal(0.02 / spec.position_multiplier), ("position", "embed"))
             self.learned = nnx.Embed(meta.context, spec.dim, dtype=dtype, embedding_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
 
@@ -99,10 +101,10 @@ class Embedder(nnx.Module):
             for c, table in enumerate(self.columns):
                 x_BLD = x_BLD + self.multiplier * self._lookup(table, cat_BLC[..., c])
             if self.real is not None:
-                x_BLD = x_BLD + self.real(real_BLR.astype(self.dtype))
+                x_BLD = x_BLD + self.real_multiplier * self.real(real_BLR.astype(self.dtype))
         if self.learned is not None:
             # positions past the table (generation beyond the context) reuse the last row
-            x_BLD = x_BLD + self._lookup(self.learned, jnp.clip(positions_BL, 0, self.max_length - 1))
+            x_BLD = x_BLD + self.position_multiplier * self._lookup(self.learned, jnp.clip(positions_BL, 0, self.max_length - 1))
         if self.position == Position.SINUSOIDAL:
             x_BLD = x_BLD + sinusoidal(positions_BL, self.dim).astype(self.dtype)
         return self.dropout(x_BLD, deterministic=deterministic)

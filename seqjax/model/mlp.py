@@ -26,10 +26,13 @@ class FeedForward(nnx.Module):
         up_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
         down_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
         init = nnx.with_partitioning(up_init, ("embed", "branch", "mlp"))
-        self.up = nnx.LinearGeneral(D, (2 if self.gated else 1, F), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+        self.up = nnx.LinearGeneral(D, (2 if self.gated else 1, F), use_bias=spec.mlp_bias, dtype=dtype, kernel_init=init,
+                                   bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("branch", "mlp")), rngs=rngs)
         init = nnx.with_partitioning(down_init, ("mlp", "embed"))
-        self.down = nnx.Linear(F, D, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+        self.down = nnx.Linear(F, D, use_bias=spec.mlp_bias, dtype=dtype, kernel_init=init,
+                               bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("embed",)), rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
+        self.hidden_dropout = nnx.Dropout(spec.dropout, rngs=rngs) if spec.inner_dropout and spec.dropout else nnx.data(None)
 
     def __call__(self, x_BLD: jax.Array, *, deterministic: bool) -> jax.Array:
         """Apply the MLP position-wise."""
@@ -39,4 +42,6 @@ class FeedForward(nnx.Module):
             h_BLF = (jax.nn.silu(gate_BL1F) * linear_BL1F)[..., 0, :]
         else:
             h_BLF = jax.nn.gelu(up_BLTF[..., 0, :])
+        if self.hidden_dropout is not None:
+            h_BLF = self.hidden_dropout(h_BLF, deterministic=deterministic)
         return self.dropout(self.down(h_BLF), deterministic=deterministic)

@@ -119,6 +119,10 @@ class ModelSpec:
     real_bias: bool = False
     head_init: Literal["lecun", "zeros"] = "lecun"
     block_init: Literal["lecun", "xavier"] = "lecun"
+    mlp_bias: bool = False
+    inner_dropout: bool = False
+    position_multiplier: float = 1.0
+    real_multiplier: float = 1.0
 
     def __post_init__(self):
         for key in ("dim", "layers", "heads"):
