@@ -13,7 +13,9 @@ from seqjax.spec import ModelSpec, Position
 
 # Shapes: B batch, L length (new items), S cache length, D dim, H heads, G kv heads, K head dim.
 
-_kernel_init = nnx.initializers.lecun_normal()
+# Glorot-uniform over the flattened kernel: fan-out counts the fused q, k and v (as if initialised jointly).
+# It learned faster at equal steps than lecun-normal (benchmarks/RESULTS.md, "Learning at equal steps").
+_kernel_init = nnx.initializers.xavier_uniform()
 
 
 class KVCache(NamedTuple):
@@ -95,16 +97,12 @@ class Attention(nnx.Module):
         dtype = jnp.dtype(str(spec.dtype))
 
         # One matmul makes queries, keys and values: per kv group, its H/G query heads, then its key and value.
-        xavier = spec.block_init == "xavier"
-        qkv_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
-        out_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
-        init = nnx.with_partitioning(qkv_init, ("embed", "kv_heads", "qkv", "head_dim"))
+        init = nnx.with_partitioning(_kernel_init, ("embed", "kv_heads", "qkv", "head_dim"))
         self.qkv = nnx.LinearGeneral(D, (G, H // G + 2, K), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
-        init = nnx.with_partitioning(out_init, ("heads", "head_dim", "embed"))
+        init = nnx.with_partitioning(_kernel_init, ("heads", "head_dim", "embed"))
         self.out = nnx.LinearGeneral((H, K), D, axis=(-2, -1), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
         self.rope_base = spec.rope_base if spec.position == Position.ROPE else None
-        self.weights_dropout = nnx.Dropout(spec.dropout, rngs=rngs) if spec.inner_dropout and spec.dropout else nnx.data(None)
 
     def __call__(
         self,
@@ -131,15 +129,6 @@ class Attention(nnx.Module):
             cache = _write(cache, k_BLGK, v_BLGK, mask_BL)
             k_BSGK, v_BSGK, valid_BS, start = cache.k_BSGK, cache.v_BSGK, cache.mask_BS, cache.index - L
         y_BLHK = fused_attention(q_BLHK, k_BSGK, v_BSGK, valid_BS) if cache is None else None
-        if y_BLHK is None and self.weights_dropout is not None and not deterministic:
-            slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
-            G = k_BSGK.shape[2]
-            q_BLGNK = q_BLHK.reshape(B, L, G, -1, q_BLHK.shape[-1]).astype(jnp.float32)
-            logits_BGNLS = jnp.einsum("blgnk,bsgk->bgnls", q_BLGNK, k_BSGK.astype(jnp.float32)) / jnp.sqrt(q_BLHK.shape[-1])
-            allowed_B11LS = attention_mask(slots_BL, valid_BS)[:, :, None]
-            weights_BGNLS = jax.nn.softmax(jnp.where(allowed_B11LS, logits_BGNLS, -1e30), axis=-1)
-            weights_BGNLS = self.weights_dropout(weights_BGNLS, deterministic=deterministic)
-            y_BLHK = jnp.einsum("bgnls,bsgk->blgnk", weights_BGNLS, v_BSGK.astype(jnp.float32)).reshape(q_BLHK.shape).astype(q_BLHK.dtype)
         if y_BLHK is None:
             slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
             y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS))

@@ -35,7 +35,7 @@ class SequenceModel(nnx.Module):
 
     def make_heads(self, rngs: nnx.Rngs) -> None:
         """Called by a family's `__init__` after its own layers, so parameters draw their keys in that order."""
-        self.heads = Heads(self.spec.dim, self.target_columns, rngs=rngs, init=self.spec.head_init)
+        self.heads = Heads(self.spec.dim, self.target_columns, rngs=rngs)
 
     def __call__(
         self,

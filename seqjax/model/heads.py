@@ -26,21 +26,20 @@ def target_columns(meta: Metadata, targets: tuple[str, ...]) -> tuple[ColumnMeta
 class Heads(nnx.Module):
     """float32 outputs per target: logits_...V (categorical) or one value (real)."""
 
-    def __init__(self, dim: int, columns: tuple[ColumnMeta, ...], *, rngs: nnx.Rngs, init: str = "lecun"):
+    def __init__(self, dim: int, columns: tuple[ColumnMeta, ...], *, rngs: nnx.Rngs):
         self.targets = tuple(c.name for c in columns)
         self.categorical = tuple(c.categorical for c in columns)
-        kernel_init = nnx.initializers.zeros_init() if init == "zeros" else _kernel_init
-        self.layers = nnx.List([self._head(dim, c.vocab_size if c.categorical else 0, kernel_init, rngs) for c in columns])
+        self.layers = nnx.List([self._head(dim, c.vocab_size if c.categorical else 0, rngs) for c in columns])
 
     @staticmethod
-    def _head(dim: int, vocab: int, kernel_init, rngs: nnx.Rngs) -> nnx.Linear:
+    def _head(dim: int, vocab: int, rngs: nnx.Rngs) -> nnx.Linear:
         """D -> V for a categorical target (vocab > 0), D -> 1 for a real one."""
         out, name = (vocab, "vocab") if vocab else (1, "value")
         return nnx.Linear(
             dim,
             out,
             dtype=jnp.float32,
-            kernel_init=nnx.with_partitioning(kernel_init, ("embed", name)),
+            kernel_init=nnx.with_partitioning(_kernel_init, ("embed", name)),
             bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), (name,)),
             rngs=rngs,
         )

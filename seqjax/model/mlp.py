@@ -10,7 +10,8 @@ from seqjax.spec import Mlp, ModelSpec
 
 # Shapes: B batch, L length, D dim, F mlp width, T branches (2 for SwiGLU, 1 for GELU).
 
-_kernel_init = nnx.initializers.lecun_normal()
+# Glorot-uniform over the flattened kernel (both SwiGLU branches count in the fan-out), as in attention.py.
+_kernel_init = nnx.initializers.xavier_uniform()
 
 
 class FeedForward(nnx.Module):
@@ -22,17 +23,11 @@ class FeedForward(nnx.Module):
 
         self.gated = spec.mlp == Mlp.SWIGLU
         # One matmul makes both SwiGLU branches (gate, then linear); GELU has one branch.
-        xavier = spec.block_init == "xavier"
-        up_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
-        down_init = nnx.initializers.xavier_uniform() if xavier else _kernel_init
-        init = nnx.with_partitioning(up_init, ("embed", "branch", "mlp"))
-        self.up = nnx.LinearGeneral(D, (2 if self.gated else 1, F), use_bias=spec.mlp_bias, dtype=dtype, kernel_init=init,
-                                   bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("branch", "mlp")), rngs=rngs)
-        init = nnx.with_partitioning(down_init, ("mlp", "embed"))
-        self.down = nnx.Linear(F, D, use_bias=spec.mlp_bias, dtype=dtype, kernel_init=init,
-                               bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("embed",)), rngs=rngs)
+        init = nnx.with_partitioning(_kernel_init, ("embed", "branch", "mlp"))
+        self.up = nnx.LinearGeneral(D, (2 if self.gated else 1, F), use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
+        init = nnx.with_partitioning(_kernel_init, ("mlp", "embed"))
+        self.down = nnx.Linear(F, D, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
-        self.hidden_dropout = nnx.Dropout(spec.dropout, rngs=rngs) if spec.inner_dropout and spec.dropout else nnx.data(None)
 
     def __call__(self, x_BLD: jax.Array, *, deterministic: bool) -> jax.Array:
         """Apply the MLP position-wise."""
@@ -42,6 +37,4 @@ class FeedForward(nnx.Module):
             h_BLF = (jax.nn.silu(gate_BL1F) * linear_BL1F)[..., 0, :]
         else:
             h_BLF = jax.nn.gelu(up_BLTF[..., 0, :])
-        if self.hidden_dropout is not None:
-            h_BLF = self.hidden_dropout(h_BLF, deterministic=deterministic)
         return self.dropout(self.down(h_BLF), deterministic=deterministic)

@@ -112,17 +112,6 @@ class ModelSpec:
     rope_base: float = 10000.0
     remat: bool = False
     """Recompute each block's activations in the backward pass instead of storing them (less memory, more compute)."""
-    input: Literal["sum", "concat"] = "sum"
-    embed_std: float = 0.0
-    embed_multiplier: float = 1.0
-    real_std: float = 0.0
-    real_bias: bool = False
-    head_init: Literal["lecun", "zeros"] = "lecun"
-    block_init: Literal["lecun", "xavier"] = "lecun"
-    mlp_bias: bool = False
-    inner_dropout: bool = False
-    position_multiplier: float = 1.0
-    real_multiplier: float = 1.0
 
     def __post_init__(self):
         for key in ("dim", "layers", "heads"):
@@ -162,7 +151,6 @@ class AdamW:
     b2: float = 0.95
     clip: float = 1.0
     """Global gradient-norm clip; 0 turns clipping off."""
-    decay: Literal["all", "matrices"] = "all"
 
     def __post_init__(self):
         if self.lr <= 0:
@@ -173,17 +161,7 @@ class AdamW:
     def build(self, schedule):
         import optax
 
-        mask = None
-        if self.decay == "matrices":
-            import jax
-
-            def mask(params):
-                def keep(path, _):
-                    names = [str(getattr(k, "key", getattr(k, "name", k))) for k in path]
-                    return not ({"embed", "norm", "bias", "scale"} & set(names) or any("norm" in n for n in names)) or (names[:2] == ["embed", "real"] and names[-1] == "kernel")
-                return jax.tree_util.tree_map_with_path(keep, params)
-
-        adamw = optax.adamw(schedule, b1=self.b1, b2=self.b2, weight_decay=self.weight_decay, mask=mask)
+        adamw = optax.adamw(schedule, b1=self.b1, b2=self.b2, weight_decay=self.weight_decay)
         return optax.chain(optax.clip_by_global_norm(self.clip), adamw) if self.clip else adamw
 
 
