@@ -14,10 +14,10 @@ from seqjax.spec import ModelSpec, Position
 
 # Every column enters the residual stream with norm about 1 at init; benchmarks/RESULTS.md ("Learning at
 # equal steps") has what each of these choices changed:
-# - categorical rows and learned positions are stored small and multiplied by sqrt(D) when looked up. An
-#   Adam step moves a stored value by about the learning rate whatever its size, so these rows learn
-#   sqrt(D) times faster than rows stored at full size. A categorical row is stored with std 1 / D
-#   (1 / sqrt(D) per feature once scaled), a position with std 0.02 / sqrt(D) (0.02 once scaled);
+# - categorical rows and learned positions are stored with std 1 / D and multiplied by sqrt(D) when looked
+#   up (std 1 / sqrt(D) per feature once scaled). An Adam step moves a stored value by about the learning
+#   rate whatever its size, so these rows learn sqrt(D) times faster than rows stored at full size; and a
+#   position weighs as much as a column (std 0.02 per feature, as before, learned the order more slowly);
 # - a real column's kernel row has std 1 / sqrt(D) and there is a bias, so a value of one standard
 #   deviation enters like a categorical row. A lecun-normal kernel (fan-in R: std 1 / sqrt(R)) made the
 #   reals outweigh the categorical columns, and after the norms a value's magnitude was hard to read.
@@ -55,7 +55,7 @@ class Embedder(nnx.Module):
             self.real = nnx.Linear(len(meta.real), spec.dim, dtype=dtype, kernel_init=init, bias_init=bias, rngs=rngs)
         self.learned = nnx.data(None)
         if spec.position == Position.LEARNED:
-            init = nnx.with_partitioning(nnx.initializers.normal(0.02 / self.scale), ("position", "embed"))
+            init = nnx.with_partitioning(nnx.initializers.normal(1.0 / spec.dim), ("position", "embed"))
             self.learned = nnx.Embed(meta.context, spec.dim, dtype=dtype, embedding_init=init, rngs=rngs)
         self.dropout = nnx.Dropout(spec.dropout, rngs=rngs)
 
