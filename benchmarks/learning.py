@@ -18,8 +18,10 @@ Comparability:
 - The same loss: both sum each target's per-item loss over valid items, divide by their count, and add
   the targets with weight 1.
 
-sequifier's side is cached under benchmarks/.work/learning/ by its data and config, so a seqjax change
-re-runs only seqjax. Results are added to benchmarks/learning.json under `<data>/<label>`.
+sequifier runs with one torch thread (OMP_NUM_THREADS=1 unless set): on a busy 2-core machine two threads
+made it about 10x slower, and the thread count does not change what it learns. Its side is cached under
+benchmarks/.work/learning/ by its data and config, so a seqjax change re-runs only seqjax. Results are
+added to benchmarks/learning.json under `<data>/<label>`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ RESULTS = HERE / "learning.json"
 
 
 def settings(args) -> dict:
-    """The task both tools get (the issue's measurement: dim 64, 2 layers, 4 heads, learned positions, dropout 0.1, ...)."""
+    """The task both tools get (defaults: dim 64, 2 layers, 4 heads, learned positions, dropout 0.1, no clipping)."""
     return {
         "sequences": args.sequences, "seed": args.seed, "context": args.context, "dim": args.dim, "layers": args.layers, "heads": args.heads,
         "mlp_dim": max(8, int(round(4.0 * args.dim * (2 / 3) / 8)) * 8), "batch": args.batch, "lr": args.lr, "weight_decay": 0.01,
