@@ -47,9 +47,15 @@ def versions() -> dict:
 # ----------------------------------------------------------------------------- configs
 
 
-def preprocess_yaml(*, data: str, context: int, stride: int, metadata: str | None = None, seed: int = 0) -> str:
+def preprocess_yaml(*, data: str, context: int, stride: int, metadata: str | None = None, seed: int = 0, split_column: str | None = None) -> str:
+    """`split_column`: an integer column (0 train, 1 valid, 2 test) that fixes each row's split instead of sequifier's seeded hash."""
     cat = [c for c, k in COLUMNS.items() if k == "categorical"]
     real = [c for c, k in COLUMNS.items() if k == "real"]
+    split = (
+        ["split_method: value_cutoff", f"split_column: {split_column}", "split_values: [1, 2]"]
+        if split_column
+        else ["split_ratios: [0.8, 0.1, 0.1]", "split_method: between_sequence"]
+    )
     lines = [
         "project_root: .",
         f"preprocessing_data_path: {data}",
@@ -58,8 +64,7 @@ def preprocess_yaml(*, data: str, context: int, stride: int, metadata: str | Non
         f"selected_columns: [{', '.join(COLUMNS)}]",
         f"categorical_columns: [{', '.join(cat)}]",
         f"real_columns: [{', '.join(real)}]",
-        "split_ratios: [0.8, 0.1, 0.1]",
-        "split_method: between_sequence",
+        *split,
         f"window_length: {context + 1}",
         "max_target_offset: 1",
         f"window_stride: {stride}",
@@ -73,8 +78,12 @@ def preprocess_yaml(*, data: str, context: int, stride: int, metadata: str | Non
 def train_yaml(
     *, name: str, metadata: str, context: int, batch: int, dim: int, layers: int, heads: int, mlp_dim: int, lr: float, epochs: int,
     prediction_length: int, log_interval: int, compile: str = "none", evaluation: bool = True, seed: int = 0,
+    position: str = "rope", dropout: float = 0.0, clip: float = 1.0, weight_decay: float = 0.01, export: bool = True,
 ) -> str:
-    """The benchmark model: pre-norm RMSNorm, RoPE, MHA, SwiGLU, no dropout, AdamW(0.9, 0.95), constant LR, clip 1."""
+    """The benchmark model: pre-norm RMSNorm, RoPE, MHA, SwiGLU, no dropout, AdamW(0.9, 0.95), constant LR, clip 1
+    (the defaults; `position` is rope or learned, `clip` 0 turns clipping off, `export` False skips the ONNX export)."""
+    position_yaml = "{type: rope, theta: 10000}" if position == "rope" else f"{{type: {position}}}"
+    clip_yaml = f"  gradient_clip: {clip}\n" if clip else ""
     width = dim // len(COLUMNS)
     widths = {c: width for c in COLUMNS}
     widths[next(iter(COLUMNS))] += dim - width * len(COLUMNS)  # widths must add up to the model width exactly
@@ -92,11 +101,10 @@ global_training:
   inference_batch_size: 256
   batch_size: {batch}
   learning_rate: {lr}
-  optimizer: {{name: AdamW, weight_decay: 0.01, betas: [0.9, 0.95]}}
+  optimizer: {{name: AdamW, weight_decay: {weight_decay}, betas: [0.9, 0.95]}}
   scheduler: {{name: StepLR, step_size: 1, gamma: 1.0}}
   scheduler_step_on: epoch
-  gradient_clip: 1.0
-  log_interval: {log_interval}
+{clip_yaml}  log_interval: {log_interval}
   torch_compile: {compile}
   calculate_validation_loss_on_initialization: false
 
@@ -109,8 +117,8 @@ model:
       attention: {{type: mha, n_heads: {heads}}}
       feed_forward: {{dim: {mlp_dim}, activation: swiglu}}
       normalization: {{type: rmsnorm, norm_first: true}}
-      position_encoding: {{type: rope, theta: 10000}}
-      dropout: 0.0
+      position_encoding: {position_yaml}
+      dropout: {dropout}
   interface:
     input_columns: [{names}]
     target_columns: [{names}]
@@ -125,7 +133,7 @@ training_plan: {{epochs: {epochs}}}
 
 evaluation: {'true' if evaluation else 'false'}
 
-export_generative_model: true
+export_generative_model: {'true' if export else 'false'}
 export_embedding_model: false
 """
 

@@ -10,7 +10,8 @@ from seqjax.spec import Mlp, ModelSpec
 
 # Shapes: B batch, L length, D dim, F mlp width, T branches (2 for SwiGLU, 1 for GELU).
 
-_kernel_init = nnx.initializers.lecun_normal()
+# Glorot-uniform over the flattened kernel (both SwiGLU branches count in the fan-out), as in attention.py.
+_kernel_init = nnx.initializers.xavier_uniform()
 
 
 class FeedForward(nnx.Module):

@@ -23,6 +23,7 @@ from seqjax.spec import MeshSpec
 EXPECTED = {
     "embed/columns/0/embedding": P(None, "fsdp"),
     "embed/real/kernel": P(None, "fsdp"),
+    "embed/real/bias": P("fsdp"),
     "blocks/0/attention/qkv/kernel": P("fsdp", "tensor", None, None),
     "blocks/1/attention/out/kernel": P("tensor", None, "fsdp"),
     "blocks/0/mlp/up/kernel": P("fsdp", None, "tensor"),
