@@ -94,3 +94,23 @@ def test_sigterm_saves_the_step_in_flight_and_the_rerun_ends_identically(spec, w
     for a, b in zip(final_params(workdir), final_params(whole)):
         np.testing.assert_array_equal(a, b)
     assert train_losses(workdir) == train_losses(whole)
+
+
+def test_a_killed_sequence_run_resumes_to_identical_parameters(tmp_path):
+    from tiny import write_sequence_experiment
+
+    from seqjax import experiment
+    from seqjax.spec import load_spec
+
+    spec = write_sequence_experiment(tmp_path, steps=6, every=2, encoder='{ kind = "transformer", causal = false }', pooling='{ kind = "attention" }')
+    experiment.preprocess(load_spec(spec))
+    experiment.train(load_spec(spec), progress_bar=False)  # the reference, in this process
+    (spec.parent / "killed").mkdir()
+    (spec.parent / "killed" / "data").symlink_to(spec.parent / "run" / "data")
+    killed = seqjax("train", str(spec), "--set", "workdir='killed'", kill_at="train.step@5")
+    assert killed.returncode == -signal.SIGKILL
+    resumed = experiment.train(load_spec(spec, ["workdir='killed'"]), progress_bar=False)
+    assert resumed.step == 6
+    for a, b in zip(final_params(spec.parent / "killed"), final_params(spec.parent / "run")):
+        np.testing.assert_array_equal(a, b)
+    assert train_losses(spec.parent / "killed") == train_losses(spec.parent / "run")

@@ -8,11 +8,11 @@ import sys
 
 import optuna
 import pytest
-
 from report_browser import drawn, rendered, traces
+from tiny import ROOT
+
 from seqjax import report
 from seqjax.train.metrics import MetricsLog
-from tiny import ROOT
 
 TARGETS = {"event": True, "amount": False}
 

@@ -7,11 +7,11 @@ import numpy as np
 import polars as pl
 import pytest
 import tomli
+from tiny import ROOT, generator
 
 from seqjax import scaffold
 from seqjax.spec import describe, load_spec, resolve_paths, spec_from_dict
 from seqjax.spec.sections import Spec
-from tiny import ROOT, generator
 
 
 @pytest.fixture

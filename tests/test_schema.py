@@ -12,10 +12,10 @@ import typing
 import jsonschema
 import pytest
 import tomli
+from tiny import ROOT
 
 from seqjax import schema
 from seqjax.spec import Spec, describe
-from tiny import ROOT
 
 SPECS = sorted((ROOT / "specs").glob("*.toml"))
 

@@ -13,13 +13,13 @@ import wsgiref.util
 
 import optuna
 import pytest
+from tiny import ROOT, write_experiment
 
 from seqjax import report
 from seqjax import search as searching
 from seqjax.search import trial as trials
 from seqjax.spec import SpecError, load_spec
 from seqjax.train.metrics import read
-from tiny import ROOT, write_experiment
 
 SEARCH = """
 [search]

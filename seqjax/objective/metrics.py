@@ -36,7 +36,7 @@ def classification(labels: np.ndarray, probs: np.ndarray, prior: np.ndarray) -> 
 
 
 def _labels_metrics(labels: np.ndarray, predicted: np.ndarray, vocab: int) -> dict[str, float]:
-    classes = np.arange(RESERVED, vocab)
+    classes = np.arange(UNKNOWN, vocab)  # an unseen class is a class of the data too (its recall is 0)
     present = [c for c in classes if np.any(labels == c)]
     correct = (predicted == labels) & (labels != UNKNOWN)
     recalls = [float(np.mean(correct[labels == c])) for c in present]

@@ -67,7 +67,7 @@ def align(table: pl.DataFrame, ident: str, ids: pl.Series, source: str, what: st
         raise PreprocessError(f"{source}: id column {ident!r} has {table[ident].null_count()} null values")
     repeated = table.filter(table[ident].is_duplicated())
     if repeated.height:
-        raise PreprocessError(f"{source}: sequence {repeated[ident][0]!r} has {what} more than once; each sequence needs one row")
+        raise PreprocessError(f"{source}: sequence {repeated[ident][0]!r} has more than one row; each sequence has one row (its {what})")
     keys = pl.DataFrame({ident: ids})
     try:
         table = table.with_columns(pl.col(ident).cast(ids.dtype))
@@ -77,7 +77,7 @@ def align(table: pl.DataFrame, ident: str, ids: pl.Series, source: str, what: st
     present = keys.join(table.select(ident), on=ident, how="semi")
     if present.height < keys.height:
         missing = keys.join(table.select(ident), on=ident, how="anti")
-        raise PreprocessError(f"{source}: {missing.height:,} sequences have no {what}, first {missing[ident][0]!r}; every sequence with items needs one")
+        raise PreprocessError(f"{source}: {missing.height:,} sequences with items have no row (no {what}), first {missing[ident][0]!r}")
     unused = table.height - keys.height
     if unused:
         warnings.warn(f"{source}: {unused:,} rows are for sequences without items and are not used", UnusedLabelsWarning, stacklevel=3)
@@ -147,7 +147,7 @@ def read_per_sequence(spec: DataSpec, ids: pl.Series, files: list[pathlib.Path])
             raise PreprocessError(f"{spec.labels}: label column {column.name!r} not found; columns: {table.columns}")
         if column.kind == ColumnKind.REAL and not table.schema[column.name].is_numeric():
             raise PreprocessError(f"{spec.labels}: real label {column.name!r} has dtype {table.schema[column.name]}; allowed: numbers")
-    labels = align(table, spec.id_column, ids, spec.labels, "a label")
+    labels = align(table, spec.id_column, ids, spec.labels, "label")
     _nulls(labels, [c.name for c in columns], ids, spec.labels, "label")
     statics = _statics(spec, ids, labels, files)
     casts = [pl.col(c.name).cast(pl.Float64) for c in columns if c.kind == ColumnKind.REAL]

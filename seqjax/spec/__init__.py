@@ -17,6 +17,15 @@ from seqjax.spec.choices import (
     SpecError,
     SplitBy,
 )
+from seqjax.spec.encoders import (
+    AggregateEncoder,
+    AttentionEncoder,
+    ConvEncoder,
+    DecayEncoder,
+    PositionalEncoder,
+    RecurrentEncoder,
+    TransformerEncoder,
+)
 from seqjax.spec.loading import (
     load_spec,
     parse_override,
@@ -24,6 +33,7 @@ from seqjax.spec.loading import (
     spec_from_dict,
     to_dict,
 )
+from seqjax.spec.objectives import NextObjective, SequenceObjective
 from seqjax.spec.sections import (
     AdamW,
     CheckpointSpec,
@@ -45,6 +55,8 @@ from seqjax.spec.sections import (
 )
 
 __all__ = [
+    "AggregateEncoder", "AttentionEncoder", "ConvEncoder", "DecayEncoder", "NextObjective", "PositionalEncoder", "RecurrentEncoder",
+    "SequenceObjective", "TransformerEncoder",
     "AdamW", "CheckpointSpec", "ColumnKind", "ColumnSpec", "Constant", "Cosine", "DType", "DataSpec", "DistributedSpec",
     "EarlyStopping", "EmbedSpec", "InferMode", "InferSpec", "MeshSpec", "Mlp", "ModelSpec", "Norm", "OutputFormat", "Pooling",
     "Position", "PreprocessSpec", "Sampling", "ShardFormat", "Spec", "SpecError", "SplitBy", "SplitSpec", "TrainSpec",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-
 from conftest import eager_model, inputs, tiny_spec
+
 from seqjax.spec import Position
 
 
