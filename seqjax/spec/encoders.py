@@ -51,6 +51,7 @@ class RecurrentEncoder:
 
     kind: Literal["rnn"] = "rnn"
     cell: Literal["lstm", "gru"] = "lstm"
+    """The recurrent cell."""
     bidirectional: bool = False
     """Also run each layer from the last item to the first (whole sequences only); the two directions are summed."""
     per_item = True
@@ -70,7 +71,9 @@ class ConvEncoder:
 
     kind: Literal["cnn"] = "cnn"
     kernel: int = 5
+    """Items each convolution sees (before dilation)."""
     channels: int = 0
+    """Width of each convolution's output (0: `model.dim`)."""
     dilation: int = 1
     """Dilation of the first layer; each further layer doubles it (receptive field grows exponentially)."""
     causal: bool = False
@@ -110,7 +113,9 @@ class DecayEncoder:
 
     kind: Literal["decay"] = "decay"
     rate: float = 0.1
+    """How fast weights fall with age (items after an item)."""
     shape: Literal["exponential", "linear"] = "exponential"
+    """exp(-rate * age), or max(0, 1 - rate * age)."""
     per_item = False
     causal = False
     pooling_kind = "decay"
@@ -186,7 +191,9 @@ class DecayPooling:
 
     kind: Literal["decay"] = "decay"
     rate: float = 0.1
+    """How fast weights fall with age (items after an item)."""
     shape: Literal["exponential", "linear"] = "exponential"
+    """exp(-rate * age), or max(0, 1 - rate * age)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

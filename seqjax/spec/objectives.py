@@ -64,6 +64,7 @@ class SequenceObjective:
     real_loss: Literal["mse", "huber"] = "mse"
     """Loss of real targets (standardised): squared error, or Huber with `huber_delta`."""
     huber_delta: float = 1.0
+    """Huber loss: errors (standardised) up to this count quadratically, beyond it linearly."""
 
     view = "sequences"
     """Preprocessing writes whole sequences (up to `data.max_length` items) with their labels."""
