@@ -84,7 +84,7 @@ def encoded_source(meta: Metadata, encoded: inputs.Encoded, statics: pl.DataFram
     static_cat, static_real = np.zeros((count, 0), np.int32), np.zeros((count, 0), np.float32)
     if meta.statics:
         with inputs.input_errors():
-            static_cat, static_real = labels.encoded(statics, meta.statics)
+            static_cat, static_real = labels.encoded(statics, meta.statics, count)
     rows, records, kept = encoded.rows, [], []
     Lc, Lr = sum(c.categorical for c in meta.labels), sum(not c.categorical for c in meta.labels)
     for s in range(len(encoded.ids)):

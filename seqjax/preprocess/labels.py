@@ -155,10 +155,10 @@ def read_per_sequence(spec: DataSpec, ids: pl.Series, files: list[pathlib.Path])
     return PerSequence(labels=picked, label_columns=columns, statics=statics, split=_split(labels, spec))
 
 
-def encoded(frame: pl.DataFrame, metas: tuple[ColumnMeta, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """int32 [S, categorical] ids and float32 [S, real] standardised values of per-sequence columns."""
+def encoded(frame: pl.DataFrame, metas: tuple[ColumnMeta, ...], count: int) -> tuple[np.ndarray, np.ndarray]:
+    """int32 [count, categorical] ids and float32 [count, real] standardised values of `count` sequences' columns."""
     from seqjax.preprocess.vocab import encode
 
     if not metas:
-        return np.zeros((frame.height, 0), np.int32), np.zeros((frame.height, 0), np.float32)
+        return np.zeros((count, 0), np.int32), np.zeros((count, 0), np.float32)
     return encode(frame, metas)

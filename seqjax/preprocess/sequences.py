@@ -64,8 +64,8 @@ def prepare(spec: DataSpec, ids: pl.Series, lengths: np.ndarray, files: list[pat
     train = codes == SPLITS.index("train")
     label_metas = vocab.learn(per.label_columns, per.labels, train, _dtypes(per.labels))
     static_metas = vocab.learn(spec.static, per.statics, train, _dtypes(per.statics)) if spec.static else ()
-    label_cat, label_real = labels.encoded(per.labels, label_metas)
-    static_cat, static_real = labels.encoded(per.statics, static_metas)
+    label_cat, label_real = labels.encoded(per.labels, label_metas, len(ids))
+    static_cat, static_real = labels.encoded(per.statics, static_metas, len(ids))
     counts = {}
     categorical = [m for m in label_metas if m.categorical]
     for k, meta in enumerate(categorical):
