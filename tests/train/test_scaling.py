@@ -159,3 +159,14 @@ def test_a_batch_that_does_not_split_over_the_mesh_fails_with_the_sizes(spec_pat
     spec = spec_for(spec_path, "uneven", "train.batch_size=12", "mesh={data=-1}")
     with pytest.raises(SpecError, match=r"train.batch_size = 12: must be divisible by the 8 devices of the mesh axes \('data', 'fsdp'\)"):
         loop.Trainer(spec)  # sizes known once the devices are
+
+
+def test_a_sequence_objective_trains_alike_on_2x2x2_and_on_one_device(tmp_path):
+    from tiny import write_sequence_experiment
+
+    path = write_sequence_experiment(tmp_path, steps=3, encoder='{ kind = "transformer", causal = false }', pooling='{ kind = "attention" }')
+    experiment.preprocess(load_spec(path))
+    _, state8, sharded = run_steps(load_spec(path, ["train.log_every=1", MESH_222]), 3)
+    _, state1, single = run_steps(load_spec(path, ["train.log_every=1", "mesh={data=1}"]), 3, jax.devices()[:1])
+    np.testing.assert_allclose(sharded, single, rtol=2e-5)
+    assert_params_close(state8, [np.asarray(x) for x in jax.tree.leaves(state1["params"])])
