@@ -264,7 +264,8 @@ def main(argv=None) -> None:
         for family in args.families.split(","):
             results[name]["families"][family] = run_family(folder, name, family, settings(name, figures, args.steps))
             say(f"  {family}: {results[name]['families'][family]}")
-    record(results, published, command.strip(), (tuple(round(x, 2) for x in start_load), tuple(round(x, 2) for x in os.getloadavg())))
+            # recorded after every run, so that a stopped benchmark keeps what it measured
+            record(results, published, command.strip(), (tuple(round(x, 2) for x in start_load), tuple(round(x, 2) for x in os.getloadavg())))
     say(table(results, published))
 
 

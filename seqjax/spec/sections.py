@@ -78,7 +78,7 @@ class DataSpec:
     split: SplitSpec = SplitSpec()
     """How items are divided into train, validation and test splits."""
     format: ShardFormat = ShardFormat.ARRAYRECORD
-    """Shard file format: `arrayrecord` (random access, the default) or `parquet`."""
+    """Shard file format: `arrayrecord`, one window or sequence per record (random access under shuffling; the only format)."""
     shard_windows: int = 65536
     """Windows (or sequences) per shard file."""
     labels: str = ""
