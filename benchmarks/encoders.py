@@ -200,12 +200,12 @@ def run_family(folder: pathlib.Path, name: str, family: str, config: dict) -> di
     quality = json.loads((run / "predictions" / "test-quality.json").read_text())["targets"]["label"]
     with np.load(run / "export" / "weights.npz") as weights:
         parameters = int(sum(v.size for v in weights.values()))
-    trained = re.search(r"trained to step (\d+)", result.stdout)
-    best = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"valid"' in x]
+    metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    best = [m for m in metrics if m.get("split") == "valid"]
     return {
         "accuracy": quality["accuracy"], "balanced_accuracy": quality["balanced_accuracy"], "log_loss": quality["log_loss"],
         "baseline_accuracy": quality["baseline_accuracy"], "parameters": parameters, "seconds": round(seconds, 1),
-        "steps": int(trained.group(1)) if trained else None, "evaluations": len(best),
+        "steps": max((m["step"] for m in metrics), default=None), "evaluations": len(best),
     }  # fmt: skip
 
 
@@ -232,10 +232,19 @@ def table(results: dict, published: dict) -> str:
 
 
 def record(results: dict, published: dict, command: str, load: tuple) -> None:
-    (HERE / "encoders.json").write_text(json.dumps({"results": results, "published_dtw": published, "command": command}, indent=1))
+    """Write this invocation's runs over those of earlier invocations (per dataset and family) and the table of all."""
+    path = HERE / "encoders.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    merged = earlier.get("results", {})
+    for name, entry in results.items():
+        merged.setdefault(name, {"families": {}})["data"] = entry["data"]
+        merged[name]["families"].update(entry["families"])
+    commands = [c for c in earlier.get("commands", []) if c != command] + [command]
+    path.write_text(json.dumps({"results": merged, "published_dtw": published, "commands": commands}, indent=1))
+    results, command = merged, "`; `".join(commands)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     text = (HERE / "RESULTS.md").read_text()
-    body = (f"<!-- encoders:begin -->\n## Encoders: one answer per sequence\n\nCommand: `{command}`. Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}. "
+    body = (f"<!-- encoders:begin -->\n## Encoders: one answer per sequence\n\nCommands: `{command}`. Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}. "
             f"Commit {commit}. Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only. Load average at start {load[0]}, at end {load[1]}.\n\n"
             "Test accuracy per encoder family (each with its natural pooling), next to the 1-NN baselines and the most frequent class:\n\n"
             + table(results, published) + "\n<!-- encoders:end -->")  # fmt: skip
