@@ -20,7 +20,7 @@ COMMANDS = {
     "run": "preprocess, train, export and infer",
     "preprocess": "validate the input table and write shards + metadata.json",
     "train": "train (resuming from the latest checkpoint if there is one)",
-    "infer": "run infer.mode (predict, probabilities, generate, embed) with the best checkpoint; long-format results",
+    "infer": "run infer.mode (predict, probabilities, generate, embed, score) with the best checkpoint; long-format results",
     "export": "write jax.export artifacts, weights and metadata to workdir/export",
     "validate": "check a spec without running anything",
     "search": "hyperparameter search over [search] space; each trial a run in workdir/trials/<n>",
@@ -159,7 +159,11 @@ def _describe(result) -> None:
 
     label = "predictions" if result.mode == InferMode.PREDICT else result.mode.value
     lines = [f"{label}: {result.path} ({result.rows:,} rows)"]
-    if result.quality:
+    if result.mode == InferMode.SCORE:
+        from seqjax.infer.score import describe
+
+        lines += ["scores over every scored item:", *describe(result.quality)]
+    elif result.quality:
         lines += ["quality on the predicted items (model vs naive baselines):", *describe_quality(result.quality)]
     console.say("\n".join(lines), event="inferred", mode=result.mode.value, path=str(result.path), rows=result.rows, quality=result.quality)
 

@@ -91,6 +91,9 @@ class Metadata:
     """Whole sequences: the upper length of each length bucket, increasing."""
     truncated: int = 0
     """Whole sequences: sequences longer than `context` that were cut."""
+    start: bool = False
+    """Windows: the slot before each sequence's first item is a start slot (mask True, ids 0, reals 0),
+    so the first item is predicted too."""
     version: int = VERSION
 
     @property

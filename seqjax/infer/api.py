@@ -3,6 +3,7 @@
     predictor = seqjax.load("runs/example")          # a run folder, or the spec's TOML file
     predictor.predict(frame)                          # the next item after each sequence
     predictor.generate(frame, steps=20, temperature=0.8, top_p=0.9, seed=1)
+    predictor.score(frame).summary                    # every item's log-probability: mean NLL, perplexity, bits
 
 Batches are padded to a few fixed sizes (see seqjax.infer.functions), so each function
 compiles once per size and is reused.
@@ -16,7 +17,7 @@ import numpy as np
 import polars as pl
 from flax import nnx
 
-from seqjax.infer import forward, inputs, modes, sequences
+from seqjax.infer import forward, inputs, modes, score, sequences
 from seqjax.infer.functions import Functions, bucket_sizes  # noqa: F401 (bucket_sizes: part of this module's API)
 from seqjax.infer.restore import restore_params, spec_of
 from seqjax.infer.sources import encoded_source
@@ -89,6 +90,19 @@ class Predictor:
             raise ValueError(f"steps = {steps!r}: must be a whole number of items, at least 1")
         sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         return self.run(frame, modes.Job(mode=InferMode.GENERATE, steps=steps, sampling=sampling, cached=cached))
+
+    def score(self, frame) -> score.Scores:
+        """Every item of every sequence scored once with the most context a window gives it (one forward pass per
+        window): `.items` (log-probability of each categorical target's true value, whether the prediction was right,
+        each real target's error), `.sequences` (totals per sequence), `.summary` (mean NLL, perplexity, bits per item,
+        accuracy; MAE, RMSE)."""
+        job = modes.Job(mode=InferMode.SCORE)
+        job.check(self.objective, self.spec.model.layers)
+        source = self.source(frame)
+        tally = score.Tally(self.objective, len(source.ids))
+        results = list(modes.frames(self.functions, self.objective, source, job, quality=tally))
+        items = pl.concat(results) if results else modes.empty(self.functions, self.objective, job)
+        return score.Scores(items=items, sequences=tally.sequences(self.meta, source.ids), summary=tally.summary())
 
     def embed(self, frame, layer: int = -1, pooling: str = "last", per: str = "sequence", static=None) -> pl.DataFrame:
         """One float32 vector per sequence (its last window) or per window, from block `layer` (-1: final normed state);

@@ -94,7 +94,7 @@ def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
     def items(batch, length):
         return tuple(jax.ShapeDtypeStruct((batch, length, *tail), dtype) for tail, dtype in (((C,), jnp.int32), ((R,), jnp.float32), ((), jnp.bool_)))
 
-    window, prefix, item = items(b, L), items(b_prefill, n), items(b, 1)
+    window, prefix, item, scored = items(b, L), items(b_prefill, n), items(b, 1), items(b, L + 1)
     scalars = (jax.ShapeDtypeStruct((), jnp.uint32), jax.ShapeDtypeStruct((), jnp.float32), jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), jnp.float32))
     G, K, layers = spec.model.num_kv_heads, spec.model.head_dim, spec.model.layers
     dtype = jnp.dtype(str(spec.model.dtype))
@@ -124,6 +124,7 @@ def functions(predictor: Predictor, spec: Spec) -> dict[str, tuple]:
 
     rows = jax.ShapeDtypeStruct((b,), jnp.int32)
     fns = {"next": (next_fn, window), "embed": (embed_fn, window), "prefill": (prefill_fn, prefix), "decode": (decode_fn, (cache, *item))}
+    fns["score"] = (on_weights(shared.pure("score")), scored)
     if all(c.name in net.targets for c in meta.columns):
         fns["generate"] = (generate_fn, (*window, rows, *scalars))
     return fns
@@ -176,6 +177,7 @@ def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
         "platforms": [jax.default_backend()],
         "checkpoint_step": predictor.step,
         "context": meta.context,
+        "start": meta.start,
         "id_column": meta.id_column,
         "position_column": meta.position_column,
         "reserved_ids": {"padding": 0, "unknown": 1, "first_class": 2},
@@ -193,6 +195,10 @@ def describe(predictor: Predictor, spec: Spec, names: list[str]) -> dict:
             "next": "(weights, cat, real, mask) -> {predicted: {target: argmax id (categorical) or standardised value (real)}, "
             "probabilities: {categorical target: [b, V] probabilities}}",
             "embed": f"(weights, cat, real, mask) -> float32 [b, {spec.model.dim}] from layer {spec.infer.embed.layer}, pooling {spec.infer.embed.pooling.value}",
+            "score": f"(weights, cat [b, {meta.context + 1}, C], real [b, {meta.context + 1}, R], mask [b, {meta.context + 1}]) -> "
+            f"{{logp: {{categorical target: [b, {meta.context}] log-probability of the true id of item j + 1}}, predicted: {{target: [b, {meta.context}] "
+            "argmax id or standardised value}}: slot j scores item j + 1 (where mask[j] and mask[j + 1]); windows of context + 1 items"
+            + (", the slot before a sequence's first item a start item (mask true, cat 0, real 0)" if meta.start else ""),
             "prefill": "(weights, cat [b, n, C], real [b, n, R], mask [b, n]) with n <= context, items at positions 0..n-1 -> "
             "(outputs at the last item: logits [b, V] or standardised value [b] per target, cache of `context` slots)",
             "decode": "(weights, cache, cat [b, 1, C], real [b, 1, R], mask [b, 1]) -> (outputs, cache): one more item at position cache.index; "

@@ -77,6 +77,25 @@ def item_outputs(
     return decode_outputs(net, outputs, probabilities=probabilities)
 
 
+def item_scores(net: Network, params: nnx.State, cat_BWC: jax.Array, real_BWR: jax.Array, mask_BW: jax.Array) -> dict[str, dict[str, jax.Array]]:
+    """Windows of W = L + 1 items: slot j of the model's L outputs scores item j + 1 against its true value.
+
+    {"logp": {categorical target: float32 [B, L] log-probability of the true id, from every id's probability
+    (the unknown id's too, so a class unseen in training keeps a finite score)}, "predicted": {target: [B, L]
+    argmax id (padding and unknown ruled out) or standardised value}}; slots whose item or next item is padding hold
+    whatever the padding gives.
+    """
+    outputs, _ = net.model(params)(cat_BWC[:, :-1], real_BWR[:, :-1], mask_BW[:, :-1])
+    decoded = decode_outputs(net, outputs, probabilities=False)
+    index = {c.name: i for i, c in enumerate(net.meta.categorical)}
+    logp = {}
+    for target in net.categorical_targets:
+        logp_BLV = jax.nn.log_softmax(outputs[target].astype(jnp.float32), axis=-1)
+        labels_BL = cat_BWC[:, 1:, index[target]]
+        logp[target] = jnp.take_along_axis(logp_BLV, labels_BL[..., None], axis=-1)[..., 0]
+    return {"logp": logp, "predicted": decoded["predicted"]}
+
+
 def sequence_outputs(net: Network, params: nnx.State, cat_BLC, real_BLR, mask_BL, order_BL, static_cat_BS, static_real_BS) -> dict:
     """One output per sequence: `decode_outputs` of [B] ids or values ([B, V] probabilities)."""
     model = net.model(params)

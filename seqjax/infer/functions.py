@@ -51,11 +51,12 @@ class Functions:
         self._sizes: dict[int, set[int]] = {}  # batch sizes each function has been compiled for
 
     def pure(self, name: str, **static):
-        """The pure function `name` of (params, batch arrays..., scalars...): "next", "items", "embed", "generate"
+        """The pure function `name` of (params, batch arrays..., scalars...): "next", "items", "score", "embed", "generate"
         (per-item models), "sequence", "sequence_embed" (per-sequence models)."""
         builders = {
             "next": lambda: functools.partial(forward.next_outputs, self.net),
             "items": lambda: functools.partial(forward.item_outputs, self.net, **static),
+            "score": lambda: functools.partial(forward.item_scores, self.net),
             "embed": lambda: functools.partial(forward.embed, self.net, **static),
             "generate": lambda: generation_function(self.net, **static),
             "sequence": lambda: functools.partial(forward.sequence_outputs, self.net),

@@ -5,6 +5,7 @@ Which windows a mode reads:
   scores, each once (position = that item's); generate and embed read each sequence's last window.
   new data: every mode reads each sequence's last window (predict: position = last + 1).
   embed with `per = "window"`: every window, in either case.
+  score: windows that score every item once (a held-out split's own; new data cut the same way).
 What the model reads of a window, and which windows a split scores, is the objective's.
 """
 
@@ -16,7 +17,7 @@ from typing import Iterator
 import numpy as np
 import polars as pl
 
-from seqjax.infer import forward, sequences, writers
+from seqjax.infer import forward, score, sequences, writers
 from seqjax.infer.functions import Functions
 from seqjax.infer.inputs import InputError
 from seqjax.infer.sources import Chunk, Source, rechunk
@@ -65,6 +66,9 @@ def frames(functions: Functions, objective, source, job: Job, *, quality=None, b
         yield from sequences.frames(functions, objective, source, job, quality=quality, bar=bar)
         return
     _check_room(source, job)
+    if job.mode == InferMode.SCORE:
+        yield from _scores(functions, objective, source, quality, bar)
+        return
     last_only = not job.per_window and (not source.known_last or not job.next_item)
     size = functions.buckets[-1]
     chunks = _counted(source.chunks(size, last_only), bar)
@@ -72,6 +76,18 @@ def frames(functions: Functions, objective, source, job: Job, *, quality=None, b
         chunks = rechunk(map(objective.scored, chunks), size)
     for chunk in chunks:
         yield _chunk(functions, objective, source, job, chunk, quality)
+
+
+def _scores(functions: Functions, objective, source: Source, tally, bar) -> Iterator[pl.DataFrame]:
+    """One frame of scored items per chunk of windows, each window from one forward pass; totals go to `tally`."""
+    size = functions.buckets[-1]
+    for chunk in rechunk(map(objective.scored, _counted(source.scoring(size), bar)), size):
+        out = functions.run("score", (chunk["cat"], chunk["real"], chunk["mask"]))
+        where = objective.scored_items(chunk)
+        columns = score.measures(objective, chunk, out, where)
+        if tally is not None:
+            tally.add(chunk, where, columns)
+        yield score.frame(objective.meta, source.ids, chunk["sequence"][where[0]], objective.item_positions(chunk, where), columns)
 
 
 def _check_room(source: Source, job: Job) -> None:
@@ -127,6 +143,8 @@ def empty(functions: Functions, objective, job: Job) -> pl.DataFrame:
     if objective.view == "sequences":
         return sequences.empty(meta, objective, job, net.dim)
     ids, none = pl.Series([], dtype=pl.Int64), np.zeros(0, np.int64)
+    if job.mode == InferMode.SCORE:
+        return score.frame(meta, ids, none, none, score.empty_measures(objective))
     if job.mode == InferMode.EMBED:
         return writers.embed_frame(meta, ids, none, none if job.per_window else None, np.zeros((0, net.dim), np.float32))
     if job.mode == InferMode.GENERATE:

@@ -9,7 +9,7 @@ import jax
 
 from seqjax import files
 from seqjax.files import write_json
-from seqjax.infer import inputs, modes, sequences
+from seqjax.infer import inputs, modes, score, sequences, writers
 from seqjax.infer.api import Predictor
 from seqjax.infer.sources import encoded_source, split_source
 from seqjax.infer.writers import PartWriter
@@ -22,7 +22,7 @@ class InferResult:
     mode: InferMode
     rows: int
     quality: dict
-    """Model vs naive baselines (mode = predict on a split); empty otherwise."""
+    """Model vs naive baselines (mode = predict on a split), the summary of mode = score; empty otherwise."""
 
 
 def source_name(spec: Spec) -> str:
@@ -65,7 +65,9 @@ def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Pre
     job.check(predictor.objective, spec.model.layers)
     source = source_of(spec, predictor)
     quality = None
-    if job.mode == InferMode.PREDICT and source.known_last:
+    if job.mode == InferMode.SCORE:
+        quality = score.Tally(predictor.objective, len(source.ids))
+    elif job.mode == InferMode.PREDICT and source.known_last:
         quality = sequences.Quality(predictor.objective) if predictor.objective.view == "sequences" else predictor.objective.quality()
     writer = PartWriter(path, enabled=lead)
     bar = _bar(progress_bar and lead, job, source)
@@ -80,7 +82,11 @@ def infer(spec: Spec, *, progress_bar: bool = True, devices=None, predictor: Pre
         if bar is not None:
             bar.close()
     summary = quality.summary() if quality is not None else {}
-    if quality is not None and lead:
+    if job.mode == InferMode.SCORE:
+        if lead:  # beside the items: one row per sequence, and the summary
+            writers.write_frame(quality.sequences(predictor.meta, source.ids), path.with_name(f"{path.stem}-sequences{path.suffix}"))
+            write_json({"checkpoint_step": predictor.step, "source": name, **summary}, path.with_name(f"{path.stem}-summary.json"))
+    elif quality is not None and lead:
         report = {"checkpoint_step": predictor.step, "split": name, "rows": writer.rows, "targets": summary}
         write_json(report, path.with_name(f"{path.stem}-quality.json"))
     return InferResult(path, job.mode, writer.rows, summary)
@@ -91,6 +97,6 @@ def _bar(enabled: bool, job: modes.Job, source):
         return None
     from tqdm import tqdm
 
-    per_window = not isinstance(source, sequences.SequenceSource) and (job.per_window or (job.next_item and source.known_last))
+    per_window = not isinstance(source, sequences.SequenceSource) and (job.per_window or job.mode == InferMode.SCORE or (job.next_item and source.known_last))
     total, unit = (source.counts[0], "window") if per_window else (source.counts[1], "sequence")
     return tqdm(total=total, desc=job.mode.value, unit=unit, dynamic_ncols=True, mininterval=1.0)

@@ -35,6 +35,8 @@ class Source:
     """(windows, sequences), for progress bars."""
     last_position: int | None = None
     """The largest last position of a sequence (new data), to tell when positions after it cannot be represented."""
+    scoring: Callable[[int], Iterator[Chunk]] | None = None
+    """scoring(size): windows that score every item once (a held-out split's own windows; new data cut like one)."""
 
 
 def split_source(meta: Metadata, data_dir: pathlib.Path, split: str) -> Source:
@@ -47,7 +49,9 @@ def split_source(meta: Metadata, data_dir: pathlib.Path, split: str) -> Source:
         stream = _read_chunks(pipeline.split_source(meta, data_dir, split), size)
         return rechunk(last_per_sequence(stream), size) if last_only else stream
 
-    return Source(ids=ids, known_last=True, chunks=chunks, counts=(info.windows, info.sequences))
+    # the train split's windows overlap (an item is a target in each): scoring reads held-out splits only
+    scoring = None if split == "train" else lambda size: chunks(size, False)
+    return Source(ids=ids, known_last=True, chunks=chunks, counts=(info.windows, info.sequences), scoring=scoring)
 
 
 def _read_chunks(windows, size: int) -> Iterator[Chunk]:
@@ -103,10 +107,19 @@ def encoded_source(meta: Metadata, encoded: Encoded) -> Source:
     table_index = np.arange(sequences, dtype=np.int64)
     last = Plan(sequence=table_index, end=lengths - 1, first_target=np.zeros(sequences, np.int64))
     every = plan(np.zeros(sequences, np.int64), lengths, meta.context, meta.stride)
+    # scoring: every item once, as a held-out split's windows do; item 0 too with a start slot
+    first = np.full(sequences, 0 if meta.start else 1, np.int64)
+    once = plan(first, lengths, meta.context, meta.stride, once=True)
+
+    def windows(plan_: Plan, size: int) -> Iterator[Chunk]:
+        for part in plan_.chunks(size):
+            yield gather(encoded.rows, part, meta.context, table_index, start=meta.start)
 
     def chunks(size: int, last_only: bool) -> Iterator[Chunk]:
-        for part in (last if last_only else every).chunks(size):
-            yield gather(encoded.rows, part, meta.context, table_index)
+        return windows(last if last_only else every, size)
 
     last_position = int(encoded.rows.position[encoded.rows.starts[1:] - 1].max()) if sequences else None
-    return Source(ids=encoded.ids, known_last=False, chunks=chunks, counts=(len(every), sequences), last_position=last_position)
+    return Source(
+        ids=encoded.ids, known_last=False, chunks=chunks, counts=(len(every), sequences), last_position=last_position,
+        scoring=lambda size: windows(once, size),
+    )  # fmt: skip

@@ -115,5 +115,6 @@ def write_bucket(job: Job, columns: tuple[ColumnMeta, ...], table: read.Table | 
             context=spec.context,
             shard_windows=spec.shard_windows,
             bucket=job.bucket,
+            start=spec.start,
         )
     return out

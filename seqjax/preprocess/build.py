@@ -98,7 +98,7 @@ def build_folder(
     read_seconds = time.perf_counter() - start
 
     whole = sequences.prepare(spec, ids, lengths, original, seed) if view == "sequences" else None
-    ranges = whole.ranges if whole else split.split_ranges(spec.split, ids, lengths, seed)
+    ranges = whole.ranges if whole else split.split_ranges(spec.split, ids, lengths, seed, spec.start)
     buckets = bucket.count(options.buckets, options.workers, rows, len(spec.columns))
     jobs = _jobs(spec, folder, files, ids, lengths, ranges, buckets, whole.arrays if whole else None)
     workers = min(options.workers, len(jobs))
@@ -137,6 +137,7 @@ def build_folder(
         columns=columns,
         context=spec.max_length if whole else spec.context,
         stride=spec.window_stride,
+        start=spec.start and not whole,
         format=spec.format.value,
         rows=rows,
         splits=splits,

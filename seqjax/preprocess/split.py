@@ -1,8 +1,9 @@
 """Assign target rows to the train, validation and test splits.
 
 A split is described per sequence by a half-open range of row offsets `[a, b)` inside
-the sorted sequence: the rows whose items are that split's targets. Row 0 is never a
-target (nothing precedes it), so `a >= 1` always.
+the sorted sequence: the rows whose items are that split's targets. Row 0 is a target
+only with a start slot (`data.start`: it is predicted from the slot before it); else
+nothing precedes it and `a >= 1`.
 """
 
 from __future__ import annotations
@@ -86,23 +87,24 @@ def members(codes: np.ndarray, lengths: np.ndarray, first: int = 1) -> Ranges:
     }
 
 
-def by_sequence(ids: pl.Series, lengths: np.ndarray, fractions: tuple[float, ...], seed: int) -> Ranges:
+def by_sequence(ids: pl.Series, lengths: np.ndarray, fractions: tuple[float, ...], seed: int, first: int = 1) -> Ranges:
     """Whole sequences to one split: rank sequences by a seeded id hash, cut by the fractions."""
-    return members(sequence_codes(ids, fractions, seed), lengths)
+    return members(sequence_codes(ids, fractions, seed), lengths, first)
 
 
-def by_time(lengths: np.ndarray, fractions: tuple[float, ...]) -> Ranges:
-    """Each sequence cut by position: first items train, next valid, last test."""
-    cuts = [np.maximum(c, 1) for c in _cuts(fractions, lengths)]
+def by_time(lengths: np.ndarray, fractions: tuple[float, ...], first: int = 1) -> Ranges:
+    """Each sequence cut by position: first items train, next valid, last test (rows before `first` are no split's)."""
+    cuts = [np.maximum(c, first) for c in _cuts(fractions, lengths)]
     cuts[-1] = np.maximum(lengths, 1)
     return {name: (cuts[k], np.maximum(cuts[k + 1], cuts[k])) for k, name in enumerate(SPLITS)}
 
 
-def split_ranges(split: SplitSpec, ids: pl.Series, lengths: np.ndarray, seed: int) -> Ranges:
-    """Target row ranges of every split for every sequence."""
+def split_ranges(split: SplitSpec, ids: pl.Series, lengths: np.ndarray, seed: int, start: bool = False) -> Ranges:
+    """Target row ranges of every split for every sequence; with a start slot (`start`) row 0 is a target too."""
+    first = 0 if start else 1
     if split.by == SplitBy.SEQUENCE:
-        return by_sequence(ids, lengths, split.fractions, seed)
-    return by_time(lengths, split.fractions)
+        return by_sequence(ids, lengths, split.fractions, seed, first)
+    return by_time(lengths, split.fractions, first)
 
 
 def train_rows(ranges: Ranges, starts: np.ndarray) -> np.ndarray:

@@ -76,10 +76,13 @@ class Rows:
     """int64 [sequences + 1]"""
 
 
-def gather(rows: Rows, part: Plan, context: int, table_index: np.ndarray) -> dict[str, np.ndarray]:
+def gather(rows: Rows, part: Plan, context: int, table_index: np.ndarray, *, start: bool = False) -> dict[str, np.ndarray]:
     """The record arrays (see seqjax.data.records) of the windows in `part`.
 
-    `table_index` maps a sorted-sequence index to its row in the split's sequence table.
+    `table_index` maps a sorted-sequence index to its row in the split's sequence table. With
+    `start`, the slot before a sequence's first item (offset -1) is a start slot: an input item
+    (mask True) with categorical ids 0 and real values 0, never a target, so item 0 is predicted
+    from it. A window whose first slot is item 0 has no room for it (plan with a = 0 avoids those).
     """
     offset_NW = part.end[:, None] - context + np.arange(context + 1)[None, :]
     mask_NW = offset_NW >= 0
@@ -95,7 +98,7 @@ def gather(rows: Rows, part: Plan, context: int, table_index: np.ndarray) -> dic
     return {
         "cat": cat_NWC,
         "real": real_NWR,
-        "mask": mask_NW,
+        "mask": mask_NW | (offset_NW == -1) if start else mask_NW,
         "target": target_NW,
         "position": position_NW.astype(np.int64),
         "sequence": table_index[part.sequence].astype(np.int64),

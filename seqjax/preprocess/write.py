@@ -43,6 +43,7 @@ def write_split(
     context: int,
     shard_windows: int,
     bucket: int | None = None,
+    start: bool = False,
 ) -> Written:
     """Shards of at most `shard_windows` windows in (sequence, end) order; memory stays one shard.
 
@@ -50,7 +51,7 @@ def write_split(
     """
     names, sizes, targets = [], [], 0
     for index, part in enumerate(windows.chunks(shard_windows)):
-        arrays = gather(rows, part, context, table_index)
+        arrays = gather(rows, part, context, table_index, start=start)
         name = shard_name(split, index, bucket)
         records.write_shard(folder / name, arrays)
         faults.reached("preprocess.shard")

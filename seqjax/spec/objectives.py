@@ -80,6 +80,8 @@ class SequenceObjective:
     def check(self, spec: "Spec") -> None:
         """Labels are given, targets are label columns, and the modes are the ones a per-sequence model has."""
         data, targets = spec.data, list(spec.train.targets)
+        if data.start:
+            raise SpecError("data.start = true: the start slot predicts a sequence's first item, for train.objective 'next'; 'sequence' reads whole sequences")
         if not data.labels:
             raise SpecError("data.labels = '': train.objective 'sequence' needs a labels table (one row per sequence with the targets)")
         items = [c.name for c in data.columns]

@@ -71,6 +71,9 @@ class DataSpec:
     """Items the model sees; a window holds `context + 1` items (inputs plus the next-item targets)."""
     stride: int = 0
     """Items between window starts; 0 means `context` (windows that do not overlap)."""
+    start: bool = False
+    """Next-item objective: predict each sequence's first item too, from a start slot before it (categorical ids 0,
+    real values 0); `infer.mode = "score"` then scores every item. Off: an item is predicted only from items before it."""
     id_column: str = "sequenceId"
     """Column holding the sequence id (string or integer)."""
     position_column: str = "itemPosition"
@@ -426,7 +429,7 @@ class EmbedSpec:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class InferSpec:
     mode: InferMode = InferMode.PREDICT
-    """What to compute: `predict`, `probabilities`, `generate` or `embed`."""
+    """What to compute: `predict`, `probabilities`, `generate`, `embed` or `score` (every item's log-probability or error)."""
     split: Literal["train", "valid", "test"] = "test"
     """Which preprocessed split to read when no `input` is given."""
     input: str = ""
@@ -455,6 +458,8 @@ class InferSpec:
             _fail("infer.output", self.output, f"must end in .{self.format.value} (infer.format = {self.format.value!r}; set both to write another format)")
         if self.steps < 1:
             _fail("infer.steps", self.steps, "must be at least 1")
+        if self.mode == InferMode.SCORE and self.split == "train" and not self.input:
+            _fail("infer.split", self.split, "infer.mode 'score' scores each item once: use 'valid' or 'test' (train windows overlap), or infer.input")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -40,6 +40,8 @@ head, tail = slice(0, info["context"] - 1), slice(info["context"] - 1, None)
 _, cache = load("prefill").call(weights, x["cat"][:, head], x["real"][:, head], x["mask"][:, head])
 decoded, cache = load("decode").call(weights, cache, x["cat"][:, tail], x["real"][:, tail], x["mask"][:, tail])
 out.update({f"decode/{k}": v for k, v in decoded.items()})
+scores = load("score").call(weights, x["score_cat"], x["score_real"], x["score_mask"])
+out.update({f"score/{kind}/{k}": v for kind, values in scores.items() for k, v in values.items()})
 out["decode/index"] = cache["index"]
 assert not {"seqjax", "flax", "polars"} & set(sys.modules), "the consumer must not need seqjax"
 np.savez(output, **{k: np.asarray(v) for k, v in out.items()})
@@ -55,12 +57,14 @@ def exported(predictor):
 def window_batch(predictor, new_data) -> dict[str, np.ndarray]:
     chunk = next(encoded_source(predictor.meta, encode(predictor.meta, new_data)).chunks(64, True))
     cat, real, mask = model_inputs(chunk, known_last=False)
-    return {"cat": cat, "real": real, "mask": mask, "rows": chunk["sequence"].astype(np.int32)}
+    # windows of context + 1 items, as mode = score reads them
+    scored = {f"score_{k}": chunk[k] for k in ("cat", "real", "mask")}
+    return {"cat": cat, "real": real, "mask": mask, "rows": chunk["sequence"].astype(np.int32), **scored}
 
 
 def test_export_writes_artifacts_weights_and_metadata(exported, predictor):
     names = {p.name for p in exported.iterdir()}
-    assert names == {".seqjax", "model.json", "metadata.json", "weights.npz", "next.jax", "embed.jax", "prefill.jax", "decode.jax", "generate.jax"}
+    assert names == {".seqjax", "model.json", "metadata.json", "weights.npz", "next.jax", "embed.jax", "prefill.jax", "decode.jax", "generate.jax", "score.jax"}
     info = json.loads((exported / "model.json").read_text())
     assert info["context"] == 8 and info["targets"] == ["event", "channel", "amount", "duration"]
     assert [c["name"] for c in info["columns"]["categorical"]] == ["event", "channel"]
@@ -81,6 +85,7 @@ def test_exported_functions_match_in_process_ones_in_a_fresh_process(exported, p
         embed = predictor.call(predictor.function("embed", layer=-1, pooling=predictor.spec.infer.embed.pooling), batch)
         scalars = (np.uint32(SEED), np.float32(TEMPERATURE), np.int32(TOP_K), np.float32(TOP_P))
         cat, real = predictor.call(predictor.function("generate", steps=predictor.spec.infer.steps, cached=True), (*batch, window_batch["rows"]), *scalars)
+        scores = predictor.call(predictor.function("score"), tuple(window_batch[f"score_{k}"] for k in ("cat", "real", "mask")))
         _, stderr = consumer.communicate(timeout=300)
     finally:
         consumer.kill()  # a no-op once it has exited
@@ -90,6 +95,9 @@ def test_exported_functions_match_in_process_ones_in_a_fresh_process(exported, p
         for name, values in outputs.items():
             np.testing.assert_allclose(got[f"next/{kind}/{name}"], values, rtol=1e-5, atol=1e-5, err_msg=name)
     np.testing.assert_allclose(got["embed"], embed, rtol=1e-5, atol=1e-5)
+    for kind, outputs in scores.items():
+        for name, values in outputs.items():
+            np.testing.assert_allclose(got[f"score/{kind}/{name}"], values, rtol=1e-5, atol=1e-5, err_msg=f"score {name}")
     np.testing.assert_array_equal(got["generate/cat"], cat)
     np.testing.assert_allclose(got["generate/real"], real, rtol=1e-4, atol=1e-4)
     # prefill + decode through the exported cache give the whole window's next item

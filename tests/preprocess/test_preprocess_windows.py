@@ -38,6 +38,41 @@ def test_exact_windows_short_and_long_sequence(table_file, tmp_path):
     assert load(data, "valid") == {} and meta.splits["valid"].files == ()
 
 
+def test_a_start_slot_precedes_each_first_item_which_becomes_a_target(table_file, tmp_path):
+    data = preprocess(data_spec(table_file, split=all_train(), start=True), tmp_path / "run", seed=0)
+    w = load(data, "train")
+    # targets start at row 0: sequence 7's first window ends at 0 + 4 - 1 = 3, its slot 0 the start slot (offset -1)
+    assert w["sequence"].tolist() == [0, 1, 1, 1, 1]
+    assert w["position"].tolist() == [
+        [-1, -1, 5, 6, 7],
+        [-1, 100, 101, 102, 103],
+        [101, 102, 103, 104, 105],
+        [103, 104, 105, 106, 107],
+        [104, 105, 106, 107, 108],
+    ]
+    # the start slot is an input item (mask true, ids 0, reals 0), never a target; the first item is one
+    assert w["mask"].tolist() == [[F, T, T, T, T]] + [[T] * 5] * 4
+    assert w["target"].tolist() == [[F, F, T, T, T], [F, T, T, T, T], [F, T, T, T, T], [F, T, T, T, T], [F, T, T, T, T]]
+    assert w["cat"][0, 1].tolist() == [PAD] and w["cat"][1, 0].tolist() == [PAD] and w["real"][1, 0].tolist() == [0.0]
+    meta = Metadata.read(data)
+    assert meta.start and meta.splits["train"].targets == int(w["target"].sum())
+    # off (the default): the same table has no start slot and no first item as a target
+    plain = Metadata.read(preprocess(data_spec(table_file, split=all_train()), tmp_path / "plain", seed=0))
+    assert not plain.start and plain.splits["train"].targets == 2 + 3 * 4
+
+
+def test_a_start_slot_in_a_time_split_makes_row_0_a_train_target(tmp_path):
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"sequenceId": ["s"] * 10, "itemPosition": range(10), "event": ["a", "b"] * 5, "amount": [float(v) for v in range(10)]}).write_parquet(path)
+    split = SplitSpec(by=SplitBy.TIME, fractions=(0.6, 0.2, 0.2))
+    data = preprocess(data_spec(path, split=split, context=4, stride=4, start=True), tmp_path / "run", seed=0)
+    # train rows [0, 6): windows end at 3 (a start slot, then rows 0..3) and at 5 (train windows overlap)
+    train = load(data, "train")
+    assert train["position"].tolist() == [[-1, 0, 1, 2, 3], [1, 2, 3, 4, 5]]
+    assert train["target"].tolist() == [[F, T, T, T, T]] * 2
+    assert [Metadata.read(data).splits[s].targets for s in ("train", "valid", "test")] == [8, 2, 2]
+
+
 def test_stride_defaults_to_context_and_last_item_always_covered(table_file, tmp_path):
     data = preprocess(data_spec(table_file, split=all_train(), context=3, stride=0), tmp_path / "run", seed=0)
     w = load(data, "train")
