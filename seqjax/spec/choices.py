@@ -67,7 +67,9 @@ class InferMode(enum.StrEnum):
     GENERATE = "generate"
     """Continue each sequence for `infer.steps` items."""
     EMBED = "embed"
-    """One vector per sequence (or window)."""
+    """One vector per sequence (or window, or item)."""
+    RECONSTRUCT = "reconstruct"
+    """Autoencoders: every item of each sequence decoded from its code (long format, original units)."""
 
 
 class Pooling(enum.StrEnum):

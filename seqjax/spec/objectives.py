@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from seqjax.spec.choices import ColumnKind, InferMode, SpecError
 from seqjax.spec.choices import suggest as _suggest
+from seqjax.spec.representations import AutoencodeObjective, MaskedObjective
 
 if TYPE_CHECKING:
     from seqjax.spec.sections import Spec
@@ -103,4 +104,4 @@ class SequenceObjective:
         return SequenceTargets(meta, train, self)
 
 
-ObjectiveSpec = NextObjective | SequenceObjective
+ObjectiveSpec = NextObjective | SequenceObjective | AutoencodeObjective | MaskedObjective
