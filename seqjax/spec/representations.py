@@ -110,6 +110,8 @@ class MaskedObjective:
                 f"model.encoder.kind = {encoder.kind!r}: the 'masked' objective needs a bidirectional encoder with per-item states "
                 "(transformer with causal = false, rnn with bidirectional = true, cnn)"
             )
+        if spec.train.accumulate != 1:
+            raise SpecError(f"train.accumulate = {spec.train.accumulate}: the 'masked' objective draws its hidden items in the forward pass; use 1")
 
     def build(self, meta, train):
         from seqjax.objective.masked import Masked
