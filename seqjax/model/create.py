@@ -13,7 +13,10 @@ from seqjax.spec import ModelSpec
 
 def Model(spec: ModelSpec, meta: Metadata, targets, *, rngs: nnx.Rngs) -> SequenceModel:
     """The model `spec.encoder` describes, with one head per target column (`targets`: names of item columns,
-    read out per item, or a seqjax.model.heads.Readout)."""
+    read out per item, or a seqjax.model.heads.Readout). A readout that builds its own model (an autoencoder, a
+    masked-item model) wraps the encoder itself."""
+    if hasattr(targets, "build"):
+        return targets.build(spec, meta, rngs=rngs)
     return spec.encoder.build(spec, meta, targets, rngs=rngs)
 
 

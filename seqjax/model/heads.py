@@ -34,7 +34,11 @@ class Readout:
 
 
 def target_columns(meta: Metadata, readout: Readout) -> tuple[ColumnMeta, ...]:
-    """The metadata of each target column, in target order; fails naming targets that are not columns."""
+    """The metadata of each target column, in target order; fails naming targets that are not columns.
+
+    A per-sequence readout without targets has no heads: the sequence vector is read by another module (a decoder)."""
+    if readout.per_sequence and not readout.targets:
+        return ()
     check_targets(meta.labels if readout.per_sequence else meta.columns, readout.targets)
     return tuple(meta.column(t) for t in readout.targets)
 

@@ -22,6 +22,7 @@ from seqjax.spec.encoders import (
     AttentionEncoder,
     ConvEncoder,
     DecayEncoder,
+    LinearEncoder,
     PositionalEncoder,
     RecurrentEncoder,
     TransformerEncoder,
@@ -34,6 +35,7 @@ from seqjax.spec.loading import (
     to_dict,
 )
 from seqjax.spec.objectives import NextObjective, SequenceObjective
+from seqjax.spec.representations import AutoencodeObjective, MaskedObjective
 from seqjax.spec.sections import (
     AdamW,
     CheckpointSpec,
@@ -57,6 +59,7 @@ from seqjax.spec.sections import (
 __all__ = [
     "AggregateEncoder", "AttentionEncoder", "ConvEncoder", "DecayEncoder", "NextObjective", "PositionalEncoder", "RecurrentEncoder",
     "SequenceObjective", "TransformerEncoder",
+    "AutoencodeObjective", "LinearEncoder", "MaskedObjective",
     "AdamW", "CheckpointSpec", "ColumnKind", "ColumnSpec", "Constant", "Cosine", "DType", "DataSpec", "DistributedSpec",
     "EarlyStopping", "EmbedSpec", "InferMode", "InferSpec", "MeshSpec", "Mlp", "ModelSpec", "Norm", "OutputFormat", "Pooling",
     "Position", "PreprocessSpec", "Sampling", "ShardFormat", "Spec", "SpecError", "SplitBy", "SplitSpec", "TrainSpec",

@@ -10,6 +10,7 @@ per sequence (what sequence-level heads and embeddings read). The seven families
     cnn          1D convolutions (causal for next-item prediction)
     rnn          LSTM or GRU layers (bidirectional only for whole sequences)
     transformer  pre-norm transformer blocks, causal or bidirectional, with an optional cls token
+    linear       every slot of `data.max_length` items flattened, then an MLP (no per-item states)
 
 `model.dim`, `model.layers`, `model.dropout`, `model.dtype` size every family; the transformer's
 other keys (`heads`, `kv_heads`, `position`, `mlp`, `norm`, ...) are its own.
@@ -154,7 +155,27 @@ class AttentionEncoder:
         return _model("items").Items(spec, meta, targets, rngs=rngs)
 
 
-Encoder = TransformerEncoder | RecurrentEncoder | ConvEncoder | AggregateEncoder | DecayEncoder | PositionalEncoder | AttentionEncoder
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LinearEncoder:
+    """The embedded items of a sequence, right-aligned in `data.max_length` slots (padding zero) and flattened, then
+    GELU layers of the `hidden` widths: the fully connected autoencoder's encoder."""
+
+    kind: Literal["linear"] = "linear"
+    hidden: tuple[int, ...] = (64,)
+    """Widths of the layers after the flattened items (the last one is the sequence vector); the linear decoder mirrors them."""
+    per_item = False
+    causal = False
+    pooling_kind = None
+
+    def __post_init__(self):
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise SpecError(f"model.encoder.hidden = {list(self.hidden)}: must be one or more positive widths")
+
+    def build(self, spec, meta, targets, *, rngs):
+        return _model("linear").Linear(spec, meta, targets, rngs=rngs)
+
+
+Encoder = TransformerEncoder | RecurrentEncoder | ConvEncoder | AggregateEncoder | DecayEncoder | PositionalEncoder | AttentionEncoder | LinearEncoder
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from seqjax.spec.choices import ColumnKind, InferMode, SpecError
 from seqjax.spec.choices import suggest as _suggest
+from seqjax.spec.representations import AutoencodeObjective, MaskedObjective
 
 if TYPE_CHECKING:
     from seqjax.spec.sections import Spec
@@ -105,4 +106,4 @@ class SequenceObjective:
         return SequenceTargets(meta, train, self)
 
 
-ObjectiveSpec = NextObjective | SequenceObjective
+ObjectiveSpec = NextObjective | SequenceObjective | AutoencodeObjective | MaskedObjective

@@ -422,8 +422,8 @@ class EmbedSpec:
     """Which block's output to embed: 0..layers-1, or -1 for the final (normed) hidden state."""
     pooling: Pooling = Pooling.LAST
     """`last`: the last item's state; `mean`: the mean over real items."""
-    per: Literal["sequence", "window"] = "sequence"
-    """One vector per sequence (its last window) or one per window."""
+    per: Literal["sequence", "window", "item"] = "sequence"
+    """One vector per sequence (its last window), one per window, or one per item (`next` and `masked` objectives)."""
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
