@@ -35,7 +35,8 @@ class Readout:
 
 def target_columns(meta: Metadata, readout: Readout) -> tuple[ColumnMeta, ...]:
     """The metadata of each target column, in target order; fails naming targets that are not columns."""
-    check_targets(meta.labels if readout.per_sequence else meta.columns, readout.targets)
+    if readout.targets or not readout.per_sequence:  # a per-sequence model may predict nothing (embeddings only)
+        check_targets(meta.labels if readout.per_sequence else meta.columns, readout.targets)
     return tuple(meta.column(t) for t in readout.targets)
 
 

@@ -139,7 +139,10 @@ def constant(items: pl.LazyFrame, ident: str, name: str, ids: pl.Series, source:
 
 
 def read_per_sequence(spec: DataSpec, ids: pl.Series, files: list[pathlib.Path]) -> PerSequence:
-    """Labels, static features and split of every sequence with items, checked and aligned with `ids`."""
+    """Labels, static features and split of every sequence with items, checked and aligned with `ids`
+    (no labels, split by hash, when `data.labels` is empty: objectives that learn without them)."""
+    if not spec.labels:
+        return PerSequence(labels=pl.DataFrame(), label_columns=(), statics=_statics(spec, ids, pl.DataFrame(), files), split=None)
     table = _table(spec.labels, "labels")
     columns = label_columns(spec, table)
     for column in columns:

@@ -62,7 +62,7 @@ def prepare(spec: DataSpec, ids: pl.Series, lengths: np.ndarray, files: list[pat
     per = labels.read_per_sequence(spec, ids, files)
     codes = per.split if per.split is not None else split.sequence_codes(ids, spec.split.fractions, seed)
     train = codes == SPLITS.index("train")
-    label_metas = vocab.learn(per.label_columns, per.labels, train, _dtypes(per.labels))
+    label_metas = vocab.learn(per.label_columns, per.labels, train, _dtypes(per.labels)) if per.label_columns else ()
     static_metas = vocab.learn(spec.static, per.statics, train, _dtypes(per.statics)) if spec.static else ()
     label_cat, label_real = labels.encoded(per.labels, label_metas, len(ids))
     static_cat, static_real = labels.encoded(per.statics, static_metas, len(ids))

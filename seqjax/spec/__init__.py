@@ -33,7 +33,11 @@ from seqjax.spec.loading import (
     spec_from_dict,
     to_dict,
 )
-from seqjax.spec.objectives import NextObjective, SequenceObjective
+from seqjax.spec.objectives import (
+    ContrastiveObjective,
+    NextObjective,
+    SequenceObjective,
+)
 from seqjax.spec.sections import (
     AdamW,
     CheckpointSpec,
@@ -55,7 +59,7 @@ from seqjax.spec.sections import (
 )
 
 __all__ = [
-    "AggregateEncoder", "AttentionEncoder", "ConvEncoder", "DecayEncoder", "NextObjective", "PositionalEncoder", "RecurrentEncoder",
+    "AggregateEncoder", "AttentionEncoder", "ContrastiveObjective", "ConvEncoder", "DecayEncoder", "NextObjective", "PositionalEncoder", "RecurrentEncoder",
     "SequenceObjective", "TransformerEncoder",
     "AdamW", "CheckpointSpec", "ColumnKind", "ColumnSpec", "Constant", "Cosine", "DType", "DataSpec", "DistributedSpec",
     "EarlyStopping", "EmbedSpec", "InferMode", "InferSpec", "MeshSpec", "Mlp", "ModelSpec", "Norm", "OutputFormat", "Pooling",
