@@ -34,7 +34,11 @@ from seqjax.spec.loading import (
     spec_from_dict,
     to_dict,
 )
-from seqjax.spec.objectives import NextObjective, SequenceObjective
+from seqjax.spec.objectives import (
+    ContrastiveObjective,
+    NextObjective,
+    SequenceObjective,
+)
 from seqjax.spec.representations import AutoencodeObjective, MaskedObjective
 from seqjax.spec.sections import (
     AdamW,
@@ -57,7 +61,7 @@ from seqjax.spec.sections import (
 )
 
 __all__ = [
-    "AggregateEncoder", "AttentionEncoder", "ConvEncoder", "DecayEncoder", "NextObjective", "PositionalEncoder", "RecurrentEncoder",
+    "AggregateEncoder", "AttentionEncoder", "ContrastiveObjective", "ConvEncoder", "DecayEncoder", "NextObjective", "PositionalEncoder", "RecurrentEncoder",
     "SequenceObjective", "TransformerEncoder",
     "AutoencodeObjective", "LinearEncoder", "MaskedObjective",
     "AdamW", "CheckpointSpec", "ColumnKind", "ColumnSpec", "Constant", "Cosine", "DType", "DataSpec", "DistributedSpec",

@@ -106,4 +106,64 @@ class SequenceObjective:
         return SequenceTargets(meta, train, self)
 
 
-ObjectiveSpec = NextObjective | SequenceObjective | AutoencodeObjective | MaskedObjective
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContrastiveObjective:
+    """Self-supervised embeddings (CoLES): random sub-sequences of one sequence are positives, every other
+    view in the global batch a negative."""
+
+    kind: Literal["contrastive"] = "contrastive"
+    views: int = 2
+    """Sub-sequences drawn per sequence and step."""
+    min_length: int = 8
+    """Shortest view (items); a sequence of at most this many items gives itself as every view."""
+    max_length: int = 32
+    """Longest view (items); a sequence shorter than this caps its views at its own length."""
+    short_crop_rate: float = 1.0
+    """Below 1: a sequence with `short_crop_rate` x its length <= `min_length` draws views from that many items up
+    (pytorch-lifestream's `short_seq_crop_rate`); 1 keeps short sequences whole."""
+    loss: Literal["infonce", "margin"] = "infonce"
+    """`infonce`: softmax over the cosine similarities at `temperature`; `margin`: squared distance of positives
+    plus squared hinge at `margin` of the `negatives` hardest negatives of each view."""
+    temperature: float = 0.1
+    """InfoNCE: similarities are divided by it."""
+    margin: float = 0.5
+    """Margin loss: negatives closer than this (Euclidean, unit vectors) are pushed apart."""
+    negatives: int = 5
+    """Margin loss: hardest negatives per view."""
+
+    view = "sequences"
+    """Preprocessing writes whole sequences (up to `data.max_length` items); labels are optional and not read."""
+    needs_targets = False
+    """`train.targets` stays empty: nothing is predicted."""
+
+    def __post_init__(self):
+        for key, low in (("views", 2), ("min_length", 1), ("negatives", 1)):
+            if getattr(self, key) < low:
+                raise SpecError(f"train.objective.{key} = {getattr(self, key)}: must be at least {low}")
+        if self.max_length < self.min_length:
+            raise SpecError(f"train.objective.max_length = {self.max_length}: must be at least train.objective.min_length ({self.min_length})")
+        if not 0.0 < self.short_crop_rate <= 1.0:
+            raise SpecError(f"train.objective.short_crop_rate = {self.short_crop_rate}: must be in (0, 1]")
+        for key in ("temperature", "margin"):
+            if getattr(self, key) <= 0:
+                raise SpecError(f"train.objective.{key} = {getattr(self, key)}: must be positive")
+
+    def check(self, spec: "Spec") -> None:
+        """Nothing is predicted, whole sequences are split, the loss sees the whole batch at once, and runs embed."""
+        if spec.train.targets:
+            raise SpecError(f"train.targets = {list(spec.train.targets)!r}: the 'contrastive' objective predicts nothing; set train.targets = []")
+        if spec.data.split.by != "sequence":
+            raise SpecError(f"data.split.by = {spec.data.split.by.value!r}: the 'contrastive' objective splits whole sequences (by = 'sequence')")
+        if spec.train.accumulate != 1:
+            raise SpecError(f"train.accumulate = {spec.train.accumulate}: the 'contrastive' objective compares every view of the batch with every other; it needs one micro-batch")
+        if spec.infer.mode != InferMode.EMBED:
+            raise SpecError(f"infer.mode = {spec.infer.mode.value!r}: the 'contrastive' objective offers ['embed']")
+
+    def build(self, meta, train):
+        from seqjax.objective.contrastive import Contrastive
+
+        return Contrastive(meta, self)
+
+
+ObjectiveSpec = NextObjective | SequenceObjective | ContrastiveObjective | AutoencodeObjective | MaskedObjective

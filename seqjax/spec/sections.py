@@ -285,7 +285,7 @@ class EarlyStopping:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainSpec:
     targets: tuple[str, ...]
-    """Columns the objective predicts (`next`: item columns, each one item ahead)."""
+    """Columns the objective predicts (`next`: item columns, each one item ahead; `contrastive`: none, `[]`)."""
     objective: ObjectiveSpec = NextObjective()
     """What the run learns."""
     weights: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -317,7 +317,7 @@ class TrainSpec:
         for key in ("batch_size", "steps", "accumulate", "eval_every", "log_every"):
             if getattr(self, key) < 1:
                 _fail(f"train.{key}", getattr(self, key), "must be at least 1")
-        if not self.targets:
+        if not self.targets and getattr(self.objective, "needs_targets", True):
             _fail("train.targets", [], "needs at least one target column")
         if self.batch_size % self.accumulate:
             _fail("train.accumulate", self.accumulate, f"must divide train.batch_size ({self.batch_size})")

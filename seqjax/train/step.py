@@ -42,6 +42,15 @@ def state_shardings(params: nnx.State, params_shardings: nnx.State, tx: optax.Gr
     return TrainState(replicated, params_shardings, opt)
 
 
+def forward(objective, model, batch, key: jax.Array | None, *, deterministic: bool):
+    """What the objective's loss reads: its own forward pass (given the step's key; None when evaluating),
+    else the model's outputs on the objective's inputs."""
+    own = getattr(objective, "forward", None)
+    if own is not None:
+        return own(model, batch, key, deterministic=deterministic)
+    return model(**objective.inputs(batch), deterministic=deterministic)[0]
+
+
 def make_train_step(graphdef, tx: optax.GradientTransformation, objective, seed: int, *, accumulate: int = 1, params_shardings=None) -> Callable:
     """train_step(state, rest, batch) -> (state, metrics): one optimizer update on a global batch.
 
@@ -57,7 +66,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, objective, seed:
         nnx.reseed(model, dropout=key)
 
         def loss_fn(model):
-            outputs = model(**objective.inputs(batch), deterministic=False)[0]
+            outputs = forward(objective, model, batch, key, deterministic=False)
             per_target = objective.sums(outputs, batch)
             return objective.loss(per_target, counts), per_target
 
@@ -116,7 +125,7 @@ def make_eval_step(graphdef, objective) -> Callable:
 
     def eval_step(params: nnx.State, rest: nnx.State, batch):
         model = nnx.merge(graphdef, params, rest)
-        outputs = model(**objective.inputs(batch), deterministic=True)[0]
+        outputs = forward(objective, model, batch, None, deterministic=True)
         return objective.eval_outputs(outputs, batch)
 
     return eval_step
