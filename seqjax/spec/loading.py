@@ -173,7 +173,7 @@ def spec_from_dict(table: dict, origin: str = "spec") -> Spec:
 
 
 def resolve_paths(spec: Spec, base: pathlib.Path) -> Spec:
-    """Make relative paths (`data.input`, `data.labels`, `data.static_input`, `infer.*`, `workdir`) absolute against the spec's folder."""
+    """Make relative paths (`data.input`, `data.labels`, `data.static_input`, `train.init`, `infer.*`, `workdir`) absolute against the spec's folder."""
 
     def absolute(p: str) -> str:
         return p if pathlib.Path(p).is_absolute() else str((base / p).resolve())
@@ -190,7 +190,8 @@ def resolve_paths(spec: Spec, base: pathlib.Path) -> Spec:
         static=absolute(spec.infer.static) if spec.infer.static else "",
         output=absolute(spec.infer.output) if spec.infer.output else "",
     )
-    return dataclasses.replace(spec, data=data, infer=infer, workdir=absolute(spec.workdir))
+    train = dataclasses.replace(spec.train, init=absolute(spec.train.init)) if spec.train.init else spec.train
+    return dataclasses.replace(spec, data=data, train=train, infer=infer, workdir=absolute(spec.workdir))
 
 
 def to_dict(obj) -> Any:

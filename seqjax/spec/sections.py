@@ -23,6 +23,7 @@ from seqjax.spec.choices import fail as _fail
 from seqjax.spec.choices import suggest as _suggest
 from seqjax.spec.encoders import Encoder, LastPooling, PoolingSpec, TransformerEncoder
 from seqjax.spec.encoders import check as check_encoder
+from seqjax.spec.finetune import check_freeze
 from seqjax.spec.objectives import NextObjective, ObjectiveSpec
 from seqjax.spec.search import SearchSpec
 from seqjax.train.select import parse as parse_select
@@ -312,6 +313,12 @@ class TrainSpec:
     """The validation figure that picks the best checkpoint and drives early stopping: `valid.loss`, `valid.<metric>`
     (mean over targets, e.g. `valid.accuracy`) or `valid.targets.<target>.<metric>`; metrics loss, log_loss, mae,
     rmse, accuracy, balanced_accuracy, macro_f1, roc_auc, r2."""
+    init: str = ""
+    """A trained run (its folder or spec file) whose input embeddings, encoder and pooling start this run (fine-tuning);
+    heads and static fusion start fresh. Empty: a fresh initialisation."""
+    freeze: tuple[str, ...] = ()
+    """Parts kept fixed while training (no optimizer state): `embed` (input embeddings), `encoder` (all of it),
+    `layer.<index>` (one encoder layer), `pooling`, `statics`, `heads`."""
 
     def __post_init__(self):
         for key in ("batch_size", "steps", "accumulate", "eval_every", "log_every"):
@@ -327,6 +334,7 @@ class TrainSpec:
             _fail("train.select", self.select, str(error))
         if target is not None and target not in self.targets:
             _fail("train.select", self.select, f"{target!r} is not a target; targets are {list(self.targets)}{_suggest(target, self.targets)}")
+        check_freeze(self.freeze)
         for name, weight in self.weights.items():
             if name not in self.targets:
                 _fail(f"train.weights.{name}", weight, f"names no target; targets are {list(self.targets)}")
@@ -524,6 +532,7 @@ class Spec:
     def __post_init__(self):
         self.train.objective.check(self)
         check_encoder(self.model, self.train.objective.kind)
+        check_freeze(self.train.freeze, self.model.layers)
         self.mesh.check(self.model, self.train.batch_size)
         layers = self.model.layers
         if not -1 <= self.infer.embed.layer < layers:

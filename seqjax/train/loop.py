@@ -20,6 +20,7 @@ from seqjax.data import pipeline
 from seqjax.errors import RunError, Stopped
 from seqjax.spec import Spec, SpecError
 from seqjax.train import checkpoint, resume, select
+from seqjax.train import init as finetune
 from seqjax.train import step as steps
 from seqjax.train.metrics import MetricsLog, describe_eval
 
@@ -70,8 +71,10 @@ class Trainer:
         self.objective = spec.train.objective.build(self.meta, spec.train)
         model = create_model(spec.model, self.meta, self.objective.readout, self.mesh, spec.seed)
         self.graphdef, params, self.rest = nnx.split(model, nnx.Param, ...)
+        if spec.train.init:  # fine-tuning: a resumed run's checkpoint replaces these below
+            params = finetune.pretrained(spec, params, self.meta, self.mesh)
         self.schedule = spec.train.schedule.build(spec.train.optimizer.lr, spec.train.steps)
-        self.tx = spec.train.optimizer.build(self.schedule)
+        self.tx = finetune.optimizer(spec.train.optimizer.build(self.schedule), params, spec.train.freeze)
         # Every sharding comes from the rules table: parameters by their logical names, optimizer
         # moments like their parameters, counters and RNG state replicated.
         params_sh, rest_sh = param_shardings(params, self.mesh), param_shardings(self.rest, self.mesh)

@@ -55,6 +55,8 @@ def settings(spec: Spec, meta: Metadata) -> dict:
     }
     if train.schedule.uses_steps:
         out["train"]["steps"] = train.steps
+    if train.init or train.freeze:  # fine-tuning (absent otherwise, so earlier checkpoints still resume)
+        out["train"].update(init=train.init, freeze=list(train.freeze))
     return out
 
 

@@ -38,7 +38,13 @@ def state_shardings(params: nnx.State, params_shardings: nnx.State, tx: optax.Gr
     """
     replicated = NamedSharding(mesh, PartitionSpec())
     abstract_opt = jax.eval_shape(tx.init, params)
-    opt = optax.tree_map_params(tx, lambda _, sharding: sharding, abstract_opt, params_shardings, transform_non_params=lambda _: replicated)
+    def masked(x) -> bool:  # the place of a frozen parameter in a masked state (train.freeze): no moment there
+        return isinstance(x, optax.MaskedNode)
+
+    def like_param(moment, sharding):
+        return moment if masked(moment) else sharding
+
+    opt = optax.tree_map_params(tx, like_param, abstract_opt, params_shardings, transform_non_params=lambda _: replicated, is_leaf=masked)
     return TrainState(replicated, params_shardings, opt)
 
 
