@@ -3,8 +3,7 @@
 A batch holds whole sequences of one length bucket (seqjax.data.sequences). The model
 (seqjax.model.autoencoder) encodes each sequence to a code of `code_dim` numbers and decodes every item
 from it; every real item counts (padding never does), against the clean sequence also when the inputs
-are corrupted for denoising. Inference offers `embed` (the code of each sequence) and `reconstruct`
-(every item decoded from its code, in long format and original units).
+are corrupted for denoising. Inference offers `embed` (the code of each sequence).
 """
 
 from __future__ import annotations

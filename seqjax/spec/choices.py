@@ -68,8 +68,6 @@ class InferMode(enum.StrEnum):
     """Continue each sequence for `infer.steps` items."""
     EMBED = "embed"
     """One vector per sequence (or window, or item)."""
-    RECONSTRUCT = "reconstruct"
-    """Autoencoders: every item of each sequence decoded from its code (long format, original units)."""
     SCORE = "score"
     """Every item scored once from the items before it: log-probability of each categorical target's true value,
     error of each real target's prediction; per-sequence totals and a summary (mean NLL, perplexity, bits per item, accuracy)."""

@@ -15,7 +15,7 @@ from seqjax.spec.choices import suggest as _suggest
 if TYPE_CHECKING:
     from seqjax.spec.sections import Spec
 
-AUTOENCODE_MODES = (InferMode.EMBED, InferMode.RECONSTRUCT)
+AUTOENCODE_MODES = (InferMode.EMBED,)
 MASKED_MODES = (InferMode.EMBED,)
 
 
