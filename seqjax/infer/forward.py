@@ -65,8 +65,7 @@ def decode_outputs(net: Network, outputs: dict[str, jax.Array], *, probabilities
 
 def next_outputs(net: Network, params: nnx.State, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> dict[str, dict[str, jax.Array]]:
     """The item after each window: `decode_outputs` at the last slot ([B] ids or values, [B, V] probabilities)."""
-    outputs, _ = net.model(params)(cat_BLC, real_BLR, mask_BL)
-    return decode_outputs(net, {k: v[:, -1] for k, v in outputs.items()})
+    return decode_outputs(net, net.model(params).last_outputs(cat_BLC, real_BLR, mask_BL))
 
 
 def item_outputs(

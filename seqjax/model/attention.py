@@ -115,8 +115,10 @@ class Attention(nnx.Module):
         cache: KVCache | None = None,
         *,
         deterministic: bool,
+        last: bool = False,
     ) -> tuple[jax.Array, KVCache | None]:
-        """Attend from L new items to themselves and, with a cache, to all earlier items."""
+        """Attend from L new items to themselves and, with a cache, to all earlier items; with `last` (no cache),
+        from the last item alone (output y_B1D)."""
         B, L = mask_BL.shape
         qkv_BLGNK = self.qkv(x_BLD)
         # A split (not three slices): its gradient is one concatenation instead of three padded copies summed.
@@ -131,9 +133,11 @@ class Attention(nnx.Module):
         else:
             cache = _write(cache, k_BLGK, v_BLGK, mask_BL)
             k_BSGK, v_BSGK, valid_BS, start = cache.k_BSGK, cache.v_BSGK, cache.mask_BS, cache.index - L
-        y_BLHK = fused_attention(q_BLHK, k_BSGK, v_BSGK, valid_BS, causal=self.causal) if cache is None else None
+        slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
+        if last:
+            q_BLHK, slots_BL = q_BLHK[:, -1:], slots_BL[:, -1:]
+        y_BLHK = fused_attention(q_BLHK, k_BSGK, v_BSGK, valid_BS, causal=self.causal) if cache is None and not last else None
         if y_BLHK is None:
-            slots_BL = jnp.broadcast_to(start + jnp.arange(L), (B, L))
             y_BLHK = jax.nn.dot_product_attention(q_BLHK, k_BSGK, v_BSGK, mask=attention_mask(slots_BL, valid_BS, self.causal))
         return self.dropout(self.out(y_BLHK), deterministic=deterministic), cache
 

@@ -90,6 +90,16 @@ class SequenceModel(nnx.Module):
         positions_BL = self._positions(mask_BL, positions_BL, cache)
         return self.encode(cat_BLC, real_BLR, mask_BL, positions_BL, cache, deterministic=deterministic)
 
+    def last_outputs(self, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array) -> dict[str, jax.Array]:
+        """float32 outputs per target for the item after the last slot only (logits_BV / value_B): what next-item
+        prediction reads. A family may skip work no other slot needs (`last_state`)."""
+        self._check_inputs(cat_BLC, real_BLR, mask_BL)
+        return self.heads(self.last_state(cat_BLC, real_BLR, mask_BL, self._positions(mask_BL, None, None)))
+
+    def last_state(self, cat_BLC: jax.Array, real_BLR: jax.Array, mask_BL: jax.Array, positions_BL: jax.Array) -> jax.Array:
+        """float32 h_BD: the last slot's state (every slot's, then the last)."""
+        return self.encode(cat_BLC, real_BLR, mask_BL, positions_BL, None, deterministic=True)[0][:, -1]
+
     def sequence_vector(
         self, cat_BLC, real_BLR, mask_BL, positions_BL=None, static_cat_BS=None, static_real_BS=None, *, deterministic: bool = True
     ) -> jax.Array:

@@ -60,10 +60,14 @@ class Block(nnx.Module):
         self.mlp = FeedForward(spec, rngs=rngs)
 
     def __call__(
-        self, x_BLD: jax.Array, positions_BL: jax.Array, mask_BL: jax.Array, cache: KVCache | None, *, deterministic: bool
+        self, x_BLD: jax.Array, positions_BL: jax.Array, mask_BL: jax.Array, cache: KVCache | None, *, deterministic: bool, last: bool = False
     ) -> tuple[jax.Array, KVCache | None]:
-        """One residual block; returns the layer's updated cache (None without one)."""
-        y_BLD, cache = self.attention(self.attention_norm(x_BLD), positions_BL, mask_BL, cache, deterministic=deterministic)
+        """One residual block; returns the layer's updated cache (None without one).
+
+        With `last`, only the last slot's output is computed (x_B1D; it still attends to every slot)."""
+        y_BLD, cache = self.attention(self.attention_norm(x_BLD), positions_BL, mask_BL, cache, deterministic=deterministic, last=last)
+        if last:
+            x_BLD = x_BLD[:, -1:]
         x_BLD = constrain(x_BLD + y_BLD, ACTIVATION)
         x_BLD = constrain(x_BLD + self.mlp(self.mlp_norm(x_BLD), deterministic=deterministic), ACTIVATION)
         return x_BLD, cache
@@ -103,6 +107,17 @@ class Transformer(SequenceModel):
             if new_cache is not None:
                 new_cache.append(layer_cache)
         return self.norm(x_BLD).astype(jnp.float32), new_cache
+
+    def last_state(self, cat_BLC, real_BLR, mask_BL, positions_BL) -> jax.Array:
+        """float32 h_BD of the last slot: the last block computes that slot alone (its query, MLP and norm)."""
+        if self.cls is not None:
+            return super().last_state(cat_BLC, real_BLR, mask_BL, positions_BL)
+        x_BLD = constrain(self.embed(cat_BLC, real_BLR, positions_BL, deterministic=True), ACTIVATION)
+        *blocks, final = list(self.blocks)
+        for block in blocks:
+            x_BLD, _ = block(x_BLD, positions_BL, mask_BL, None, deterministic=True)
+        x_B1D, _ = final(x_BLD, positions_BL, mask_BL, None, deterministic=True, last=True)
+        return self.norm(x_B1D).astype(jnp.float32)[:, 0]
 
     def init_cache(self, batch: int, length: int) -> list[KVCache]:
         """Empty caches (one per layer) for `length` slots: prefill with a call, then decode one item per call."""

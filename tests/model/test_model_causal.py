@@ -56,3 +56,16 @@ def test_padding_id_is_never_predicted(forward):
     assert logits_BLV.shape == (4, 8, 7) and logits_BLV.dtype == np.float32
     assert np.all(logits_BLV.argmax(-1) != 0)
     assert np.all(logits_BLV[..., 0] < -1e8)
+
+
+def test_last_outputs_equal_the_last_slot_of_every_slots_outputs(model1):
+    """Next-item prediction computes the last slot alone in the last block; it must agree with the full pass,
+    left padding included."""
+    cat, real, mask = inputs(4)
+    mask = jnp.arange(cat.shape[1])[None, :] >= jnp.array([0, 2, 5, 7])[:, None]
+    graphdef, state = nnx.split(model1)
+    full = jax.jit(lambda s, c, r, m: nnx.merge(graphdef, s)(c, r, m)[0])(state, cat, real, mask)
+    last = jax.jit(lambda s, c, r, m: nnx.merge(graphdef, s).last_outputs(c, r, m))(state, cat, real, mask)
+    for name in TARGETS:
+        assert last[name].shape == full[name][:, -1].shape
+        np.testing.assert_allclose(np.asarray(last[name]), np.asarray(full[name][:, -1]), rtol=1e-5, atol=1e-5)
