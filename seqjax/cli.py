@@ -91,6 +91,7 @@ def execute(args: argparse.Namespace) -> None:
         return _execute_other(args)
     spec = load_spec(args.spec, _overrides(args))
     if args.command in ("run", "train", "infer", "export", "search"):
+        cpu_devices(spec)
         compilation_cache(enabled=spec.compilation_cache)
     if args.command == "validate":
         console.say(f"{args.spec}: ok ({spec.name}: {len(spec.data.columns)} columns, targets {', '.join(spec.train.targets)}, workdir {spec.workdir})")
@@ -171,6 +172,14 @@ def _describe(result) -> None:
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (e.g. unseen categories) as one line on stderr, without a source location."""
     console.warn(str(message))
+
+
+def cpu_devices(spec) -> None:
+    """On a CPU-only host, the devices JAX makes of the cores (seqjax.cpu); before JAX starts."""
+    from seqjax import cpu, distributed
+
+    multi_process = distributed.detect(spec.distributed).multi_process
+    cpu.configure(spec.mesh.cpu_devices, spec.train.batch_size, spec.mesh.fixed, multi_process=multi_process)
 
 
 def compilation_cache(environ=os.environ, enabled: bool = True) -> None:

@@ -355,14 +355,25 @@ class MeshSpec:
     """Fully sharded size: parameters and optimizer state split over these devices."""
     tensor: int = 1
     """Tensor-parallel size: attention heads and MLP width split over these devices."""
+    cpu_devices: int = 0
+    """On a host without accelerators, the devices the `seqjax` command makes of its cores: 0 chooses (one
+    single-threaded device per core on 2-4 cores when the batch splits over them, else one), 1 keeps one device,
+    N makes N; the environment variable SEQJAX_CPU_DEVICES wins over it. See seqjax/cpu.py."""
 
     def __post_init__(self):
+        if self.cpu_devices < 0:
+            _fail("mesh.cpu_devices", self.cpu_devices, "must be 0 (automatic), 1 (one device) or a device count")
         sizes = {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
         for key, size in sizes.items():
             if size == 0 or size < -1:
                 _fail(f"mesh.{key}", size, "must be a positive size or -1 (all remaining devices)")
         if list(sizes.values()).count(-1) > 1:
             _fail("mesh", sizes, "at most one axis may be -1")
+
+    @property
+    def fixed(self) -> bool:
+        """Every axis has a fixed size (none takes the remaining devices)."""
+        return -1 not in (self.data, self.fsdp, self.tensor)
 
     def shape(self, devices: int) -> tuple[int, int, int]:
         sizes = [self.data, self.fsdp, self.tensor]
