@@ -75,6 +75,17 @@ class Sequences(NamedTuple):
     def of(cls, arrays: Mapping[str, Any]) -> "Sequences":
         return cls(**{name: arrays[name] for name in cls._fields})
 
+    def model_inputs(self) -> dict:
+        """The keyword arguments of a model call over these whole sequences."""
+        return {
+            "cat_BLC": self.cat,
+            "real_BLR": self.real,
+            "mask_BL": self.mask,
+            "positions_BL": self.order,
+            "static_cat_BS": self.static_cat,
+            "static_real_BS": self.static_real,
+        }
+
 
 SEQUENCE_FIELDS = ("cat", "real", "position", "sequence", "label_cat", "label_real", "static_cat", "static_real")
 

@@ -105,14 +105,7 @@ class Contrastive:
     @staticmethod
     def inputs(batch: Sequences) -> dict:
         """The model's view of whole sequences (what inference embeds)."""
-        return {
-            "cat_BLC": batch.cat,
-            "real_BLR": batch.real,
-            "mask_BL": batch.mask,
-            "positions_BL": batch.order,
-            "static_cat_BS": batch.static_cat,
-            "static_real_BS": batch.static_real,
-        }
+        return batch.model_inputs()
 
     def cut(self, batch: Sequences, key: jax.Array | None) -> dict[str, jax.Array]:
         """The batch's views [B, V, M, ...]; `key` None: evaluation views (keyed by the sequence alone)."""

@@ -23,6 +23,22 @@ class Summed:
         return None if self.totals is None else self.summarize(self.totals)
 
 
+def per_target_report(targets, totals: dict, measures: Callable) -> dict:
+    """Eval sums of item targets -> {"loss": weighted total, "targets": {name: {"loss", "targets", ...}}}.
+
+    Each target's sums (host float64) hold "loss" and "count"; `measures(target, sums, count, loss)` gives
+    the target's other figures (accuracy, baselines)."""
+    report, total = {}, 0.0
+    for t in targets:
+        s = {k: np.asarray(v, dtype=np.float64) for k, v in totals[t.name].items()}
+        count = max(float(s["count"]), 1.0)
+        entry = {"loss": float(s["loss"]) / count, "targets": int(s["count"])}
+        entry.update(measures(t, s, count, entry["loss"]))
+        report[t.name] = entry
+        total += t.weight * entry["loss"]
+    return {"loss": total, "targets": report}
+
+
 class Collected:
     """Keeps each batch's per-example outputs (host arrays, rows where `valid`), then `summarize`s them all."""
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from seqjax.data.metadata import UNKNOWN, Metadata
 from seqjax.data.records import Sequences
-from seqjax.objective.evaluation import Summed
+from seqjax.objective.evaluation import Summed, per_target_report
 from seqjax.objective.targets import Target, targets_of
 from seqjax.spec import InferMode, SpecError
 
@@ -47,14 +47,7 @@ class ItemObjective:
 
     @staticmethod
     def inputs(batch: Sequences) -> dict:
-        return {
-            "cat_BLC": batch.cat,
-            "real_BLR": batch.real,
-            "mask_BL": batch.mask,
-            "positions_BL": batch.order,
-            "static_cat_BS": batch.static_cat,
-            "static_real_BS": batch.static_real,
-        }
+        return batch.model_inputs()
 
     def weight(self, outputs: dict | None, batch: Sequences) -> jax.Array:
         """float32 [B, L]: 1 where an item counts."""
@@ -107,25 +100,20 @@ class ItemObjective:
 
     def summarize(self, totals: dict) -> dict:
         """Eval sums -> per-target loss and metrics beside the best constant predictor's."""
-        report, total = {}, 0.0
-        for t in self.targets:
-            s = {k: np.asarray(v, dtype=np.float64) for k, v in totals[t.name].items()}
-            count = max(float(s["count"]), 1.0)
-            entry = {"loss": float(s["loss"]) / count, "targets": int(s["count"])}
-            if t.categorical:
-                freq = s["classes"] / count
-                nonzero = freq[freq > 0]
-                entry["accuracy"] = float(s["correct"]) / count
-                entry["baseline_loss"] = float(-(nonzero * np.log(nonzero)).sum())
-                entry["baseline_accuracy"] = float(np.delete(freq, UNKNOWN).max(initial=0.0))
-            else:
-                std = self.meta.column(t.name).std
-                entry["rmse"] = float(np.sqrt(entry["loss"])) * std
-                entry["baseline_loss"] = float(s["squares"]) / count
-                entry["baseline_rmse"] = float(np.sqrt(entry["baseline_loss"])) * std
-            report[t.name] = entry
-            total += t.weight * entry["loss"]
-        return {"loss": total, "targets": report}
+        return per_target_report(self.targets, totals, self._measures)
+
+    def _measures(self, t: Target, s: dict, count: float, loss: float) -> dict:
+        if t.categorical:
+            freq = s["classes"] / count
+            nonzero = freq[freq > 0]
+            return {
+                "accuracy": float(s["correct"]) / count,
+                "baseline_loss": float(-(nonzero * np.log(nonzero)).sum()),
+                "baseline_accuracy": float(np.delete(freq, UNKNOWN).max(initial=0.0)),
+            }
+        std = self.meta.column(t.name).std
+        baseline = float(s["squares"]) / count
+        return {"rmse": float(np.sqrt(loss)) * std, "baseline_loss": baseline, "baseline_rmse": float(np.sqrt(baseline)) * std}
 
     def check_mode(self, mode: InferMode) -> None:
         if mode not in self.modes:

@@ -17,7 +17,7 @@ import numpy as np
 
 from seqjax.data.metadata import UNKNOWN, Metadata
 from seqjax.data.records import Windows
-from seqjax.objective.evaluation import Summed
+from seqjax.objective.evaluation import Summed, per_target_report
 from seqjax.objective.targets import Target, targets_of
 from seqjax.spec import InferMode, SpecError
 from seqjax.spec.objectives import next_mode_problem
@@ -116,25 +116,22 @@ class NextItem:
 
     def summarize(self, totals: dict) -> dict:
         """Eval sums -> per-target loss, accuracy and naive-baseline figures (host floats)."""
-        report, total = {}, 0.0
-        for t in self.targets:
-            s = {k: np.asarray(v, dtype=np.float64) for k, v in totals[t.name].items()}
-            count = max(float(s["count"]), 1.0)
-            entry = {"loss": float(s["loss"]) / count, "targets": int(s["count"])}
-            if t.categorical:
-                freq = s["classes"] / count
-                with_unknown = np.append(freq, float(s["unknown"]) / count)
-                nonzero = with_unknown[with_unknown > 0]
-                entry["accuracy"] = float(s["correct"]) / count
-                # Best constant predictor on this data: its loss is the entropy of the class frequencies
-                # (unseen classes count as one more class), its accuracy the most frequent known class's.
-                entry["baseline_loss"] = float(-(nonzero * np.log(nonzero)).sum())
-                entry["baseline_accuracy"] = float(max(freq.max(initial=0.0), float(s["last_correct"]) / count))
-            else:
-                entry["baseline_loss"] = float(s["last_loss"]) / count  # repeat the last value
-            report[t.name] = entry
-            total += t.weight * entry["loss"]
-        return {"loss": total, "targets": report}
+        return per_target_report(self.targets, totals, self._measures)
+
+    @staticmethod
+    def _measures(t: Target, s: dict, count: float, loss: float) -> dict:
+        if not t.categorical:
+            return {"baseline_loss": float(s["last_loss"]) / count}  # repeat the last value
+        freq = s["classes"] / count
+        with_unknown = np.append(freq, float(s["unknown"]) / count)
+        nonzero = with_unknown[with_unknown > 0]
+        # Best constant predictor on this data: its loss is the entropy of the class frequencies
+        # (unseen classes count as one more class), its accuracy the most frequent known class's.
+        return {
+            "accuracy": float(s["correct"]) / count,
+            "baseline_loss": float(-(nonzero * np.log(nonzero)).sum()),
+            "baseline_accuracy": float(max(freq.max(initial=0.0), float(s["last_correct"]) / count)),
+        }
 
     # ---------------------------------------------------------------- inference
 

@@ -67,14 +67,7 @@ class SequenceTargets:
 
     @staticmethod
     def inputs(batch: Sequences) -> dict:
-        return {
-            "cat_BLC": batch.cat,
-            "real_BLR": batch.real,
-            "mask_BL": batch.mask,
-            "positions_BL": batch.order,
-            "static_cat_BS": batch.static_cat,
-            "static_real_BS": batch.static_real,
-        }
+        return batch.model_inputs()
 
     def _row_weights(self, batch: Sequences, t: Target) -> jax.Array:
         valid_B = batch.valid.astype(jnp.float32)
